@@ -1,0 +1,418 @@
+"""Shared estimator skeleton: validation, label encoding, fit and partial_fit.
+
+The estimators hold no math: they validate input, encode labels, build the
+objective (:mod:`._objective`) from their loss (:mod:`._loss`), hand it to the
+solver (:mod:`._solver`) and store what comes back. Attributes are written
+only after the solver has succeeded, so a failed ``fit`` or ``partial_fit``
+(bad chunk, divergence, ``KeyboardInterrupt``) leaves a fitted model as it was.
+"""
+
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import row_norms
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._objective import LinearObjective
+from ._solver import MomentumUpdate, SolverState, make_schedule, run_epoch, solve
+
+# Rows per minibatch for batch_size="auto". Large enough for efficient matrix
+# products, small enough for several updates per epoch on mid-sized data; data
+# with fewer rows is trained full-batch, where weights and repeated rows are
+# exactly equivalent.
+AUTO_BATCH_SIZE = 256
+
+
+class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class of the minibatch linear classifiers; not for direct use."""
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [
+            StrOptions({"auto"}),
+            Interval(Real, 0, None, closed="neither"),
+        ],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        alpha=1e-4,
+        fit_intercept=True,
+        batch_size="auto",
+        max_iter=200,
+        tol=1e-4,
+        n_iter_no_change=5,
+        learning_rate="adaptive",
+        learning_rate_init="auto",
+        power_t=0.5,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        shuffle=True,
+        random_state=None,
+        class_weight=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    @abstractmethod
+    def _get_loss(self):
+        """The score-space loss (an object of :mod:`sklearn_linclf._loss`)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # ------------------------------------------------------------------ helpers
+
+    def _objective(self):
+        return LinearObjective(self._get_loss(), self.alpha, self.fit_intercept)
+
+    def _update_rule(self):
+        return MomentumUpdate(self.momentum, self.nesterovs_momentum)
+
+    def _batch_size(self, n_samples):
+        if self.batch_size == "auto":
+            return min(AUTO_BATCH_SIZE, n_samples)
+        return min(self.batch_size, n_samples)
+
+    def _initial_step(self, X, sample_weight):
+        """``learning_rate_init``, or the loss's default for the data's scale."""
+        if self.learning_rate_init != "auto":
+            return float(self.learning_rate_init)
+        # Weighted so that integer weights and repeated rows give the same step.
+        mean_sq_norm = float(
+            np.average(row_norms(X, squared=True), weights=sample_weight)
+        ) + float(self.fit_intercept)
+        return self._get_loss().default_step(mean_sq_norm, self.alpha)
+
+    def _validate_sample_weight(self, X, y_idx, sample_weight, classes):
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        if not np.isfinite(sample_weight).all():
+            raise ValueError("sample_weight contains NaN or infinity.")
+        if self.class_weight is not None:
+            # A new array: the user's sample_weight is never written to.
+            class_weight = compute_class_weight(
+                self.class_weight, classes=classes, y=classes[y_idx]
+            ).astype(X.dtype, copy=False)
+            sample_weight = sample_weight * class_weight[y_idx]
+        return sample_weight
+
+    def _packed_coef(self, n_classes, dtype):
+        """Coefficients of the previous fit in the solver's packed layout."""
+        W = np.asarray(self.coef_, dtype=dtype)
+        b = np.asarray(self.intercept_, dtype=dtype)
+        if n_classes == 2:
+            # Both losses depend on s_1 - s_0 only, and from an antisymmetric
+            # start every gradient is antisymmetric: (-c/2, c/2) continues the
+            # exact trajectory that produced the collapsed c = W_1 - W_0.
+            W = np.vstack([-W / 2, W / 2])
+            b = np.concatenate([-b / 2, b / 2])
+        if self.fit_intercept:
+            return np.hstack([W, b[:, None]])
+        return W.copy()
+
+    def _store(self, objective, coef):
+        W, b = objective.split(coef)
+        if b is None:
+            b = np.zeros(coef.shape[0], dtype=coef.dtype)
+        if coef.shape[0] == 2:
+            # scikit-learn's binary convention: one row, the score of classes_[1]
+            # minus that of classes_[0].
+            self.coef_ = W[1:] - W[:1]
+            self.intercept_ = b[1:] - b[:1]
+        else:
+            self.coef_ = np.ascontiguousarray(W)
+            self.intercept_ = b.copy()
+
+    def _warn_if_not_converged(self, result):
+        if not result.converged and self.tol is not None:
+            warnings.warn(
+                f"{type(self).__name__} stopped after max_iter={self.max_iter} "
+                "epochs before the objective stopped improving by tol; increase "
+                "max_iter, or scale the features.",
+                ConvergenceWarning,
+            )
+
+    # -------------------------------------------------------------------- fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model by minibatch gradient descent.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data. float32 data is trained in float32; CSC and COO
+            input is converted to CSR once.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; multiplied by ``class_weight``. An integer
+            weight is equivalent to repeating the row.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
+        )
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        classes, y_idx = encoder.classes_, encoder.transform(y)
+        sample_weight = self._validate_sample_weight(X, y_idx, sample_weight, classes)
+        present = np.unique(y_idx[sample_weight > 0])
+        if present.size < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes with "
+                f"positive weight; got {present.size} class: "
+                f"{classes[present].tolist()}."
+            )
+        n_classes, n_features = classes.size, X.shape[1]
+        objective = self._objective()
+        rng = check_random_state(self.random_state)
+
+        if self.warm_start and hasattr(self, "coef_"):
+            if not np.array_equal(self.classes_, classes):
+                raise ValueError(
+                    "warm_start needs the same classes as the previous fit: "
+                    f"had {self.classes_.tolist()}, got {classes.tolist()}."
+                )
+            coef = self._packed_coef(n_classes, X.dtype)
+        else:
+            coef = np.zeros(
+                (n_classes, objective.n_params(n_features)), dtype=X.dtype
+            )
+
+        validation = None
+        if self.early_stopping:
+            train, val = train_test_split(
+                np.arange(X.shape[0]),
+                test_size=self.validation_fraction,
+                stratify=y_idx,
+                random_state=rng,
+            )
+            X_val, y_val, sw_val = X[val], y_idx[val], sample_weight[val]
+            X, y_idx, sample_weight = X[train], y_idx[train], sample_weight[train]
+
+            def validation(coef):
+                pred = objective.raw_prediction(coef, X_val).argmax(axis=1)
+                return float(np.average(pred == y_val, weights=sw_val))
+
+        update_rule = self._update_rule()
+        eta0 = self._initial_step(X, sample_weight)
+        state = SolverState(coef=coef, velocity=update_rule.init(coef))
+        result = solve(
+            objective,
+            state,
+            X,
+            y_idx,
+            sample_weight,
+            batch_size=self._batch_size(X.shape[0]),
+            max_iter=self.max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            shuffle=self.shuffle,
+            rng=rng,
+            update_rule=update_rule,
+            schedule=make_schedule(self.learning_rate, eta0, self.power_t),
+            validation=validation,
+            verbose=self.verbose,
+        )
+
+        self.classes_ = classes
+        self._store(objective, state.coef)
+        self.n_iter_ = result.n_iter
+        self.t_ = state.t
+        self.loss_curve_ = result.loss_curve
+        self.best_loss_ = result.best_loss
+        self.validation_scores_ = result.validation_scores if validation else None
+        self.best_validation_score_ = result.best_validation_score
+        self._eta0, self._velocity, self._n_decays = eta0, state.velocity, state.n_decays
+        self._warn_if_not_converged(result)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Make one pass of minibatch updates over one chunk of data.
+
+        The step-size schedule, the momentum and the update count ``t_``
+        continue from the previous call; the ``"adaptive"`` schedule does not
+        shrink its step here (a single chunk says nothing about a plateau), and
+        no stopping rule applies.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            One chunk of training data.
+        y : array-like of shape (n_samples,)
+            Labels of the chunk; each must be one of ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes that will ever be seen. Required on the first
+            call, ignored (but checked) on later calls.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the chunk's rows.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first_call = not hasattr(self, "classes_")
+        if first_call:
+            if classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit."
+                )
+            all_classes = np.unique(np.asarray(classes))
+            if all_classes.size < 2:
+                raise ValueError(
+                    f"partial_fit needs at least 2 classes; got classes={classes!r}."
+                )
+        else:
+            all_classes = self.classes_
+            if classes is not None and not np.array_equal(
+                self.classes_, np.unique(np.asarray(classes))
+            ):
+                raise ValueError(
+                    f"classes={classes!r} differs from the classes of the first "
+                    f"call, {self.classes_.tolist()}."
+                )
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit: one "
+                "chunk does not show the class frequencies. Compute them once "
+                "with sklearn.utils.class_weight.compute_class_weight and pass "
+                "class_weight as a dict."
+            )
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            reset=first_call,
+        )
+        check_classification_targets(y)
+        unseen = np.setdiff1d(y, all_classes)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels not in classes: {unseen.tolist()}; all "
+                f"classes must be given on the first call, {all_classes.tolist()}."
+            )
+        y_idx = np.searchsorted(all_classes, y)
+        sample_weight = self._validate_sample_weight(
+            X, y_idx, sample_weight, all_classes
+        )
+        n_classes = all_classes.size
+        objective = self._objective()
+        update_rule = self._update_rule()
+        if first_call:
+            coef = np.zeros(
+                (n_classes, objective.n_params(X.shape[1])), dtype=X.dtype
+            )
+            eta0 = self._initial_step(X, sample_weight)
+            state = SolverState(coef=coef, velocity=update_rule.init(coef))
+        else:
+            coef = self._packed_coef(n_classes, X.dtype)
+            eta0 = getattr(self, "_eta0", None) or self._initial_step(X, sample_weight)
+            velocity = getattr(self, "_velocity", None)
+            if velocity is None or velocity.shape != coef.shape:
+                velocity = update_rule.init(coef)
+            else:
+                velocity = velocity.astype(X.dtype, copy=True)
+            state = SolverState(
+                coef=coef,
+                velocity=velocity,
+                t=self.t_,
+                n_decays=getattr(self, "_n_decays", 0),
+            )
+        loss = run_epoch(
+            objective,
+            state,
+            X,
+            y_idx,
+            sample_weight,
+            batch_size=self._batch_size(X.shape[0]),
+            shuffle=self.shuffle,
+            rng=check_random_state(self.random_state),
+            update_rule=update_rule,
+            schedule=make_schedule(self.learning_rate, eta0, self.power_t),
+        )
+        if not (np.isfinite(loss) and np.isfinite(state.coef).all()):
+            raise FloatingPointError(
+                "partial_fit diverged to a non-finite objective; use a smaller "
+                "learning_rate_init or scale the features. The model was left "
+                "unchanged."
+            )
+
+        self.classes_ = all_classes
+        self._store(objective, state.coef)
+        self.n_iter_ = 1 if first_call else self.n_iter_ + 1
+        self.t_ = state.t
+        self.loss_curve_ = ([] if first_call else self.loss_curve_) + [loss]
+        self.best_loss_ = min(loss, getattr(self, "best_loss_", np.inf))
+        if first_call:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        self._eta0, self._velocity, self._n_decays = eta0, state.velocity, state.n_decays
+        return self
+
+    def _raw_scores_2d(self, X):
+        """Scores with one column per class (the binary case expanded)."""
+        check_is_fitted(self)
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            scores = np.column_stack([np.zeros_like(scores), scores])
+        return scores
