@@ -12,7 +12,7 @@ from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.model_selection import train_test_split
@@ -21,7 +21,11 @@ from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import row_norms
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._objective import LinearObjective
 from ._solver import MomentumUpdate, SolverState, make_schedule, run_epoch, solve
@@ -39,7 +43,10 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
     _parameter_constraints: dict = {
         "alpha": [Interval(Real, 0, None, closed="left")],
         "fit_intercept": ["boolean"],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -147,8 +154,8 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             sample_weight = sample_weight * class_weight[y_idx]
         return sample_weight
 
-    def _packed_coef(self, n_classes, dtype):
-        """Coefficients of the previous fit in the solver's packed layout."""
+    def _previous_params(self, n_classes, dtype):
+        """Coefficients of the previous fit in the solver's layout."""
         W = np.asarray(self.coef_, dtype=dtype)
         b = np.asarray(self.intercept_, dtype=dtype)
         if n_classes == 2:
@@ -158,14 +165,17 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             W = np.vstack([-W / 2, W / 2])
             b = np.concatenate([-b / 2, b / 2])
         if self.fit_intercept:
-            return np.hstack([W, b[:, None]])
-        return W.copy()
+            W = np.hstack([W, b[:, None]])
+        return np.ascontiguousarray(W.T)
 
-    def _store(self, objective, coef):
-        W, b = objective.split(coef)
+    def _new_params(self, objective, n_classes, n_features, dtype):
+        return np.zeros((objective.n_params(n_features), n_classes), dtype=dtype)
+
+    def _store(self, objective, params):
+        W, b = objective.split(params.T)
         if b is None:
-            b = np.zeros(coef.shape[0], dtype=coef.dtype)
-        if coef.shape[0] == 2:
+            b = np.zeros(params.shape[1], dtype=params.dtype)
+        if params.shape[1] == 2:
             # scikit-learn's binary convention: one row, the score of classes_[1]
             # minus that of classes_[0].
             self.coef_ = W[1:] - W[:1]
@@ -181,6 +191,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
                 "epochs before the objective stopped improving by tol; increase "
                 "max_iter, or scale the features.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
 
     # -------------------------------------------------------------------- fit
@@ -229,11 +240,9 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
                     "warm_start needs the same classes as the previous fit: "
                     f"had {self.classes_.tolist()}, got {classes.tolist()}."
                 )
-            coef = self._packed_coef(n_classes, X.dtype)
+            params = self._previous_params(n_classes, X.dtype)
         else:
-            coef = np.zeros(
-                (n_classes, objective.n_params(n_features)), dtype=X.dtype
-            )
+            params = self._new_params(objective, n_classes, n_features, X.dtype)
 
         validation = None
         if self.early_stopping:
@@ -246,13 +255,13 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             X_val, y_val, sw_val = X[val], y_idx[val], sample_weight[val]
             X, y_idx, sample_weight = X[train], y_idx[train], sample_weight[train]
 
-            def validation(coef):
-                pred = objective.raw_prediction(coef, X_val).argmax(axis=1)
+            def validation(params):
+                pred = objective.raw_prediction(params.T, X_val).argmax(axis=1)
                 return float(np.average(pred == y_val, weights=sw_val))
 
         update_rule = self._update_rule()
         eta0 = self._initial_step(X, sample_weight)
-        state = SolverState(coef=coef, velocity=update_rule.init(coef))
+        state = SolverState(params=params, velocity=update_rule.init(params))
         result = solve(
             objective,
             state,
@@ -272,14 +281,18 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         )
 
         self.classes_ = classes
-        self._store(objective, state.coef)
+        self._store(objective, state.params)
         self.n_iter_ = result.n_iter
         self.t_ = state.t
         self.loss_curve_ = result.loss_curve
         self.best_loss_ = result.best_loss
         self.validation_scores_ = result.validation_scores if validation else None
         self.best_validation_score_ = result.best_validation_score
-        self._eta0, self._velocity, self._n_decays = eta0, state.velocity, state.n_decays
+        self._eta0, self._velocity, self._n_decays = (
+            eta0,
+            state.velocity,
+            state.n_decays,
+        )
         self._warn_if_not_converged(result)
         return self
 
@@ -359,21 +372,19 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         objective = self._objective()
         update_rule = self._update_rule()
         if first_call:
-            coef = np.zeros(
-                (n_classes, objective.n_params(X.shape[1])), dtype=X.dtype
-            )
+            params = self._new_params(objective, n_classes, X.shape[1], X.dtype)
             eta0 = self._initial_step(X, sample_weight)
-            state = SolverState(coef=coef, velocity=update_rule.init(coef))
+            state = SolverState(params=params, velocity=update_rule.init(params))
         else:
-            coef = self._packed_coef(n_classes, X.dtype)
+            params = self._previous_params(n_classes, X.dtype)
             eta0 = getattr(self, "_eta0", None) or self._initial_step(X, sample_weight)
             velocity = getattr(self, "_velocity", None)
-            if velocity is None or velocity.shape != coef.shape:
-                velocity = update_rule.init(coef)
+            if velocity is None or velocity.shape != params.shape:
+                velocity = update_rule.init(params)
             else:
                 velocity = velocity.astype(X.dtype, copy=True)
             state = SolverState(
-                coef=coef,
+                params=params,
                 velocity=velocity,
                 t=self.t_,
                 n_decays=getattr(self, "_n_decays", 0),
@@ -390,7 +401,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             update_rule=update_rule,
             schedule=make_schedule(self.learning_rate, eta0, self.power_t),
         )
-        if not (np.isfinite(loss) and np.isfinite(state.coef).all()):
+        if not (np.isfinite(loss) and np.isfinite(state.params).all()):
             raise FloatingPointError(
                 "partial_fit diverged to a non-finite objective; use a smaller "
                 "learning_rate_init or scale the features. The model was left "
@@ -398,7 +409,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             )
 
         self.classes_ = all_classes
-        self._store(objective, state.coef)
+        self._store(objective, state.params)
         self.n_iter_ = 1 if first_call else self.n_iter_ + 1
         self.t_ = state.t
         self.loss_curve_ = ([] if first_call else self.loss_curve_) + [loss]
@@ -406,7 +417,11 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         if first_call:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self._eta0, self._velocity, self._n_decays = eta0, state.velocity, state.n_decays
+        self._eta0, self._velocity, self._n_decays = (
+            eta0,
+            state.velocity,
+            state.n_decays,
+        )
         return self
 
     def _raw_scores_2d(self, X):

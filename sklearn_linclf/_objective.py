@@ -9,14 +9,20 @@ with ``G`` the matrix of score gradients ``dL_i/dS_i`` already multiplied by
 
     dL/dW = G^T X + 2 alpha W        dL/db = sum_i G_i
 
-The intercept is not penalised. Only ``X @ ...`` and ``... @ X`` touch ``X``, so
-dense arrays and CSR matrices share one code path and ``X`` is never copied,
+The intercept is not penalised. Only ``X @ ...`` and ``X^T @ ...`` touch ``X``,
+so dense arrays and CSR matrices share one code path and ``X`` is never copied,
 densified or written to.
 
-Coefficients are packed in one array ``coef`` of shape
-``(n_classes, n_features + fit_intercept)``: ``W = coef[:, :n_features]`` and,
-with an intercept, ``b = coef[:, -1]``. One array keeps the update rules simple
-(one velocity, one in-place step).
+Layouts
+-------
+``coef`` (the layout of :meth:`LinearObjective.loss_gradient`, as scikit-learn's
+``coef_``) has shape ``(n_classes, n_features + fit_intercept)``: ``W`` then, with
+an intercept, ``b`` as the last column.
+
+The solver works on the transpose, ``params = coef.T`` of shape
+``(n_features + fit_intercept, n_classes)``: one row per feature (then one for
+``b``). A sparse minibatch touches few features, and in this layout their
+coefficients are whole contiguous rows.
 """
 
 import numpy as np
@@ -34,7 +40,7 @@ class LinearObjective:
     alpha : float
         Strength of the penalty ``alpha * ||W||_F^2`` (no 1/2).
     fit_intercept : bool
-        Whether the last column of ``coef`` is an (unpenalised) intercept.
+        Whether the model has an (unpenalised) intercept.
     """
 
     def __init__(self, loss, alpha, fit_intercept):
@@ -45,8 +51,78 @@ class LinearObjective:
     def n_params(self, n_features):
         return n_features + int(self.fit_intercept)
 
+    # ------------------------------------------------------------------ params
+
+    def split_params(self, params):
+        """Views ``(W^T, b)`` of ``params`` (``b`` is None without intercept)."""
+        if self.fit_intercept:
+            return params[:-1], params[-1]
+        return params, None
+
+    def data_term(self, Wt, b, X, y, sample_weight, weight_sum, out=None):
+        """The weighted mean loss and its gradient, without the penalty.
+
+        Parameters
+        ----------
+        Wt : ndarray of shape (n_features, n_classes)
+            ``W^T``.
+        b : ndarray of shape (n_classes,) or None
+        X : {ndarray, CSR matrix} of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,), class indices
+        sample_weight : ndarray of shape (n_samples,)
+        weight_sum : float
+            Normaliser, ``sample_weight.sum()`` for the exact objective.
+        out : ndarray of shape (n_features, n_classes), default=None
+            Where to write ``G^T X`` (as its transpose ``X^T G``).
+
+        Returns
+        -------
+        value : float
+        grad_Wt : ndarray of shape (n_features, n_classes)
+        grad_b : ndarray of shape (n_classes,) or None
+        """
+        raw = safe_sparse_dot(X, Wt, dense_output=True)
+        if b is not None:
+            raw += b
+        loss, G = self.loss.loss_gradient(y, raw, sample_weight)
+        # Normalised by the weight sum so that an integer weight equals repeating
+        # the row and all-ones weights equal no weights.
+        scale = 1.0 / weight_sum
+        G *= scale
+        if out is not None and isinstance(X, np.ndarray):
+            grad_Wt = np.dot(X.T, G, out=out)
+        else:
+            grad_Wt = safe_sparse_dot(X.T, G, dense_output=True)
+            if out is not None:
+                out[...] = grad_Wt
+                grad_Wt = out
+        grad_b = G.sum(axis=0) if b is not None else None
+        return float(loss.sum() * scale), grad_Wt, grad_b
+
+    def penalty(self, Wt):
+        return float(self.alpha * np.vdot(Wt, Wt))
+
+    def params_gradient(self, params, X, y, sample_weight, weight_sum):
+        """Data term value and full gradient in the solver's ``params`` layout.
+
+        The penalty's *value* is left out (the solver adds it once per epoch);
+        its gradient ``2 alpha W`` is included.
+        """
+        Wt, b = self.split_params(params)
+        grad = np.empty_like(params)
+        grad_Wt, grad_b = self.split_params(grad)
+        value, _, g_b = self.data_term(
+            Wt, b, X, y, sample_weight, weight_sum, out=grad_Wt
+        )
+        grad_Wt += (2 * self.alpha) * Wt
+        if grad_b is not None:
+            grad_b[...] = g_b
+        return value, grad
+
+    # -------------------------------------------------- scikit-learn's layout
+
     def split(self, coef):
-        """Views ``(W, b)`` of the packed coefficients (``b`` is None without one)."""
+        """Views ``(W, b)`` of ``coef`` (``b`` is None without an intercept)."""
         if self.fit_intercept:
             return coef[:, :-1], coef[:, -1]
         return coef, None
@@ -78,22 +154,10 @@ class LinearObjective:
         """
         if weight_sum is None:
             weight_sum = sample_weight.sum()
-        W, _ = self.split(coef)
-        raw = self.raw_prediction(coef, X)
-        loss, G = self.loss.loss_gradient(y, raw, sample_weight)
-        # Normalised by the weight sum so that an integer weight equals repeating
-        # the row and all-ones weights equal no weights.
-        scale = 1.0 / weight_sum
-        G *= scale
-        value = loss.sum() * scale + self.alpha * np.vdot(W, W)
-
-        grad = np.empty_like(coef)
-        grad_W, grad_b = self.split(grad)
-        grad_W[...] = safe_sparse_dot(G.T, X, dense_output=True)
-        grad_W += (2 * self.alpha) * W
-        if grad_b is not None:
-            grad_b[...] = G.sum(axis=0)
-        return float(value), grad
+        params = coef.T
+        value, grad = self.params_gradient(params, X, y, sample_weight, weight_sum)
+        value += self.penalty(self.split_params(params)[0])
+        return value, np.ascontiguousarray(grad.T)
 
     def value(self, coef, X, y, sample_weight, weight_sum=None):
         """Objective value only (used for reporting and tests)."""

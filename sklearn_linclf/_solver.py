@@ -1,15 +1,18 @@
 """Loss-agnostic minibatch gradient descent.
 
-The solver only needs an objective with ``loss_gradient(coef, X, y,
-sample_weight, weight_sum) -> (value, grad)``. Its pieces are small and
+The solver only needs a :class:`~sklearn_linclf._objective.LinearObjective`
+(any score-space loss lifted to the coefficients). Its pieces are small and
 separate:
 
 - a *schedule* maps the update count ``t`` (and, for ``"adaptive"``, the number
   of plateaus seen) to a step size. Steps are counted in updates or epochs,
   never in samples, so that a full batch of weighted rows takes exactly the
   same path as a full batch of repeated rows;
-- an *update rule* turns a gradient into an in-place change of ``coef``
-  (plain, heavy-ball momentum or Nesterov momentum);
+- an *update rule* turns a gradient into an in-place change of the
+  parameters (plain, heavy-ball momentum or Nesterov momentum);
+- a *stepper* applies one minibatch update: to all parameters (dense ``X``)
+  or, for sparse ``X``, only to the rows of the features the batch touches,
+  the others being caught up lazily and exactly;
 - :func:`run_epoch` makes one pass over shuffled *indices* (the data is never
   shuffled or copied as a whole);
 - :func:`solve` repeats epochs and decides when to stop.
@@ -19,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.utils import gen_batches
 
 # ----------------------------------------------------------------------------
@@ -85,32 +89,159 @@ def make_schedule(name, eta0, power_t=0.5):
 class MomentumUpdate:
     """Gradient step with optional heavy-ball or Nesterov momentum.
 
-    With velocity ``v``: ``v <- mu v - eta g``; then ``coef <- coef + v``
-    (heavy ball) or ``coef <- coef + mu v - eta g`` (Nesterov, in the form used
-    by scikit-learn's MLP). ``momentum=0`` is plain gradient descent.
+    With velocity ``v``: ``v <- mu v - eta g``; then ``p <- p + v`` (heavy
+    ball) or ``p <- p + mu v - eta g`` (Nesterov, in the form used by
+    scikit-learn's MLP). ``momentum=0`` is plain gradient descent.
     """
 
     def __init__(self, momentum=0.9, nesterov=True):
         self.momentum = momentum
         self.nesterov = nesterov
 
-    def init(self, coef):
-        return np.zeros_like(coef) if self.momentum > 0 else None
+    def init(self, params):
+        return np.zeros_like(params) if self.momentum > 0 else None
 
-    def apply(self, coef, grad, velocity, lr):
-        """Update ``coef`` (and ``velocity``) in place; ``grad`` is consumed."""
+    def apply(self, params, grad, velocity, lr):
+        """Update ``params`` (and ``velocity``) in place; ``grad`` is consumed."""
         grad *= lr
         if velocity is None:
-            coef -= grad
+            params -= grad
             return
         mu = self.momentum
         velocity *= mu
         velocity -= grad
         if self.nesterov:
-            coef += mu * velocity
-            coef -= grad
+            params += mu * velocity
+            params -= grad
         else:
-            coef += velocity
+            params += velocity
+
+    def decay_transition(self, lr, alpha):
+        """The linear map of ``apply`` when the gradient is only ``2 alpha p``.
+
+        That is the update of a coefficient whose feature is absent from the
+        minibatch. Returns a matrix acting on ``(p, v)`` (shape (2, 2)), or on
+        ``p`` alone (shape (1, 1)) without momentum.
+        """
+        d = 2 * lr * alpha
+        mu = self.momentum
+        if mu == 0:
+            return np.array([[1 - d]])
+        if self.nesterov:
+            return np.array([[1 - d * (1 + mu), mu * mu], [-d, mu]])
+        return np.array([[1 - d, mu], [-d, mu]])
+
+
+# ----------------------------------------------------------------------------
+# Minibatch steps: all of the parameters, or only the touched rows
+
+
+class DenseStepper:
+    """One update of all parameters per minibatch (dense ``X``)."""
+
+    def __init__(self, objective, update_rule, state):
+        self.objective = objective
+        self.update_rule = update_rule
+        self.state = state
+
+    def step(self, X, y, sample_weight, weight_sum, lr):
+        state = self.state
+        value, grad = self.objective.params_gradient(
+            state.params, X, y, sample_weight, weight_sum
+        )
+        self.update_rule.apply(state.params, grad, state.velocity, lr)
+        return value
+
+    def finish(self):
+        """Bring every parameter up to date (nothing to do here)."""
+
+
+class LazySparseStepper:
+    """Updates that cost O(nnz(batch) * n_classes), for CSR ``X``.
+
+    Exactly the dense algorithm, rearranged: a feature absent from a minibatch
+    has data gradient 0, so its coefficients (and velocity) only feel the
+    penalty, a linear map ``A_s`` that depends on the step size alone (see
+    :meth:`MomentumUpdate.decay_transition`). Instead of applying it to every
+    row at every step, each row remembers the step it was last brought up to
+    date, and the products ``Q[l] = A_{s-1} ... A_l`` are kept for every ``l``
+    since the last full refresh; a row is caught up with one such product just
+    before a minibatch touches it. :meth:`finish` (at the end of each epoch,
+    or when ``Q`` is full) catches up every row. The intercept row is dense
+    and updated at every step.
+    """
+
+    max_pending = 1024
+
+    def __init__(self, objective, update_rule, state):
+        self.objective = objective
+        self.update_rule = update_rule
+        self.state = state
+        n_features = state.params.shape[0] - int(objective.fit_intercept)
+        self.last = np.zeros(n_features, dtype=np.intp)
+        dim = 1 if state.velocity is None else 2
+        self.Q = np.empty((self.max_pending + 1, dim, dim))
+        self.Q[0] = np.eye(dim)
+        self.pending = 0
+
+    def _catch_up(self, rows, Q):
+        """Apply the pending products ``Q`` (one per row) to ``rows``."""
+        params, velocity = self.state.params, self.state.velocity
+        p = params[rows]
+        if velocity is None:
+            p *= Q[:, 0, 0, None].astype(p.dtype, copy=False)
+            return p, None
+        v = velocity[rows]
+        Q = Q.astype(p.dtype, copy=False)
+        new_p = Q[:, 0, 0, None] * p + Q[:, 0, 1, None] * v
+        v *= Q[:, 1, 1, None]
+        v += Q[:, 1, 0, None] * p
+        return new_p, v
+
+    def step(self, X, y, sample_weight, weight_sum, lr):
+        objective, state = self.objective, self.state
+        if self.pending == self.max_pending:
+            self.finish()
+        # Compact the batch to the columns it touches.
+        cols, inverse = np.unique(X.indices, return_inverse=True)
+        X_c = type(X)(
+            (X.data, inverse.astype(X.indices.dtype), X.indptr),
+            shape=(X.shape[0], cols.size),
+        )
+        p, v = self._catch_up(cols, self.Q[self.last[cols]])
+        _, b = objective.split_params(state.params)
+        value, grad, grad_b = objective.data_term(
+            p, b, X_c, y, sample_weight, weight_sum
+        )
+        grad += (2 * objective.alpha) * p
+        self.update_rule.apply(p, grad, v, lr)
+        state.params[cols] = p
+        if v is not None:
+            state.velocity[cols] = v
+        if b is not None:
+            v_b = None if state.velocity is None else state.velocity[-1]
+            self.update_rule.apply(b, grad_b, v_b, lr)
+        # Rows untouched by this step owe it one more factor A_s.
+        A = self.update_rule.decay_transition(lr, objective.alpha)
+        k = self.pending
+        np.matmul(A, self.Q[: k + 1], out=self.Q[: k + 1])
+        self.Q[k + 1] = np.eye(A.shape[0])
+        self.last[cols] = k + 1
+        self.pending = k + 1
+        # The penalty value needs every row; the epoch objective adds it once.
+        return value
+
+    def finish(self):
+        if self.pending == 0:
+            return
+        rows = np.arange(self.last.size)
+        p, v = self._catch_up(rows, self.Q[self.last])
+        self.state.params[: self.last.size] = p
+        if v is not None:
+            self.state.velocity[: self.last.size] = v
+        self.last[:] = 0
+        self.Q[0] = np.eye(self.Q.shape[1])
+        self.pending = 0
 
 
 # ----------------------------------------------------------------------------
@@ -119,9 +250,13 @@ class MomentumUpdate:
 
 @dataclass
 class SolverState:
-    """Everything that continues from one call to the next (partial_fit)."""
+    """Everything that continues from one call to the next (partial_fit).
 
-    coef: np.ndarray
+    ``params`` is in the objective's solver layout, shape
+    ``(n_features + fit_intercept, n_classes)``.
+    """
+
+    params: np.ndarray
     velocity: np.ndarray | None
     t: int = 0
     n_decays: int = 0
@@ -137,8 +272,8 @@ class SolverResult:
     best_validation_score: float | None = None
 
 
-def _check_finite(value, coef, epoch):
-    if not (np.isfinite(value) and np.isfinite(coef).all()):
+def _check_finite(value, params, epoch):
+    if not (np.isfinite(value) and np.isfinite(params).all()):
         raise FloatingPointError(
             f"The objective diverged to a non-finite value in epoch {epoch}. "
             "Use a smaller learning_rate_init, or scale the features (for "
@@ -146,16 +281,33 @@ def _check_finite(value, coef, epoch):
         )
 
 
-def run_epoch(objective, state, X, y, sample_weight, *, batch_size, shuffle, rng,
-              update_rule, schedule):
-    """One pass over the data; returns the weighted mean of the batch objectives.
+def run_epoch(
+    objective,
+    state,
+    X,
+    y,
+    sample_weight,
+    *,
+    batch_size,
+    shuffle,
+    rng,
+    update_rule,
+    schedule,
+):
+    """One pass over the data; returns the epoch's objective estimate.
 
-    ``state`` is updated in place.
+    The estimate is the weight-averaged data term of the minibatches (each at
+    the parameters its gradient was taken at) plus the penalty at the end of
+    the epoch. ``state`` is updated in place.
     """
     n_samples = X.shape[0]
     full_batch = batch_size >= n_samples
     if not full_batch:
         order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
+    if issparse(X):
+        stepper = LazySparseStepper(objective, update_rule, state)
+    else:
+        stepper = DenseStepper(objective, update_rule, state)
     total, total_weight = 0.0, 0.0
     for batch in gen_batches(n_samples, batch_size):
         if full_batch:
@@ -168,18 +320,35 @@ def run_epoch(objective, state, X, y, sample_weight, *, batch_size, shuffle, rng
         weight_sum = sw_b.sum()
         if weight_sum <= 0:
             continue  # a batch of zero-weight rows carries no information
-        value, grad = objective.loss_gradient(state.coef, X_b, y_b, sw_b, weight_sum)
-        update_rule.apply(state.coef, grad, state.velocity,
-                          schedule(state.t, state.n_decays))
+        value = stepper.step(
+            X_b, y_b, sw_b, weight_sum, schedule(state.t, state.n_decays)
+        )
         state.t += 1
         total += value * weight_sum
         total_weight += weight_sum
-    return total / total_weight
+    stepper.finish()
+    Wt, _ = objective.split_params(state.params)
+    return total / total_weight + objective.penalty(Wt)
 
 
-def solve(objective, state, X, y, sample_weight, *, batch_size, max_iter, tol,
-          n_iter_no_change, shuffle, rng, update_rule, schedule, validation=None,
-          verbose=0):
+def solve(
+    objective,
+    state,
+    X,
+    y,
+    sample_weight,
+    *,
+    batch_size,
+    max_iter,
+    tol,
+    n_iter_no_change,
+    shuffle,
+    rng,
+    update_rule,
+    schedule,
+    validation=None,
+    verbose=0,
+):
     """Run epochs until the monitored quantity stops improving or ``max_iter``.
 
     Monitored quantity: ``validation(coef)`` (a score, higher is better) when
@@ -197,22 +366,33 @@ def solve(objective, state, X, y, sample_weight, *, batch_size, max_iter, tol,
     no_improvement = 0
     start = time.perf_counter()
     for epoch in range(1, max_iter + 1):
-        loss = run_epoch(objective, state, X, y, sample_weight,
-                         batch_size=batch_size, shuffle=shuffle, rng=rng,
-                         update_rule=update_rule, schedule=schedule)
-        _check_finite(loss, state.coef, epoch)
+        loss = run_epoch(
+            objective,
+            state,
+            X,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            rng=rng,
+            update_rule=update_rule,
+            schedule=schedule,
+        )
+        _check_finite(loss, state.params, epoch)
         result.n_iter = epoch
         result.loss_curve.append(loss)
         result.best_loss = min(result.best_loss, loss)
         if validation is not None:
-            score = validation(state.coef)
+            score = validation(state.params)
             result.validation_scores.append(score)
             monitored = -score
         else:
             monitored = loss
         if verbose:
-            msg = (f"Epoch {epoch}, objective = {loss:.8g}, "
-                   f"learning rate = {schedule(state.t, state.n_decays):.4g}")
+            msg = (
+                f"Epoch {epoch}, objective = {loss:.8g}, "
+                f"learning rate = {schedule(state.t, state.n_decays):.4g}"
+            )
             if validation is not None:
                 msg += f", validation score = {score:.6g}"
             print(f"{msg}, time = {time.perf_counter() - start:.3f}s")
@@ -220,7 +400,7 @@ def solve(objective, state, X, y, sample_weight, *, batch_size, max_iter, tol,
         if monitored < best:
             best = monitored
             if validation is not None:
-                best_coef = state.coef.copy()
+                best_coef = state.params.copy()
         if tol is None:
             continue
         no_improvement = 0 if improved_by_tol else no_improvement + 1
@@ -233,5 +413,5 @@ def solve(objective, state, X, y, sample_weight, *, batch_size, max_iter, tol,
             break
     if best_coef is not None:
         result.best_validation_score = -best
-        state.coef[...] = best_coef
+        state.params[...] = best_coef
     return result
