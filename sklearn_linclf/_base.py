@@ -181,7 +181,8 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             self.coef_ = W[1:] - W[:1]
             self.intercept_ = b[1:] - b[:1]
         else:
-            self.coef_ = np.ascontiguousarray(W)
+            # A transposed view of the solver's layout: no copy of a large W.
+            self.coef_ = W
             self.intercept_ = b.copy()
 
     def _warn_if_not_converged(self, result):
