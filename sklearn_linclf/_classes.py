@@ -24,7 +24,7 @@ _SHARED_PARAMETERS = """
         descent, for which an integer sample weight equals repeating the row
         exactly.
 
-    max_iter : int, default=200
+    max_iter : int, default=1000
         Maximum number of epochs (passes over the data). Must be >= 1.
 
     tol : float or None, default=1e-4
@@ -182,7 +182,7 @@ class HingeClassifier(BaseMinibatchClassifier):
         alpha=1e-4,
         fit_intercept=True,
         batch_size="auto",
-        max_iter=200,
+        max_iter=1000,
         tol=1e-4,
         n_iter_no_change=5,
         learning_rate="adaptive",
