@@ -28,7 +28,7 @@ from sklearn.utils.validation import (
 )
 
 from ._objective import LinearObjective
-from ._solver import MomentumUpdate, SolverState, make_schedule, run_epoch, solve
+from ._solver import MomentumUpdate, SolverState, make_schedule, solve
 
 # Rows per minibatch for batch_size="auto". Large enough for efficient matrix
 # products, small enough for several updates per epoch on mid-sized data; data
@@ -390,24 +390,24 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
                 t=self.t_,
                 n_decays=getattr(self, "_n_decays", 0),
             )
-        loss = run_epoch(
+        # One pass, no stopping rule: solve() with a single epoch.
+        result = solve(
             objective,
             state,
             X,
             y_idx,
             sample_weight,
             batch_size=self._batch_size(X.shape[0]),
+            max_iter=1,
+            tol=None,
+            n_iter_no_change=self.n_iter_no_change,
             shuffle=self.shuffle,
             rng=check_random_state(self.random_state),
             update_rule=update_rule,
             schedule=make_schedule(self.learning_rate, eta0, self.power_t),
+            verbose=self.verbose,
         )
-        if not (np.isfinite(loss) and np.isfinite(state.params).all()):
-            raise FloatingPointError(
-                "partial_fit diverged to a non-finite objective; use a smaller "
-                "learning_rate_init or scale the features. The model was left "
-                "unchanged."
-            )
+        loss = result.loss_curve[0]
 
         self.classes_ = all_classes
         self._store(objective, state.params)

@@ -35,6 +35,9 @@ _SHARED_PARAMETERS = """
     n_iter_no_change : int, default=5
         Epochs without improvement before the step shrinks
         (``learning_rate="adaptive"``) or training stops (other schedules).
+        The wait also spans at least 50 updates, so that on small data, where
+        an epoch is a single full-batch step, one oscillation of the momentum
+        does not end training.
 
     learning_rate : {"adaptive", "constant", "invscaling"}, default="adaptive"
         Step-size schedule. ``"constant"``: ``learning_rate_init`` throughout.

@@ -94,7 +94,12 @@ class LinearObjective:
         # the row and all-ones weights equal no weights.
         scale = 1.0 / weight_sum
         G *= scale
-        if out is not None and isinstance(X, np.ndarray):
+        if (
+            out is not None
+            and isinstance(X, np.ndarray)
+            and out.flags.c_contiguous
+            and out.dtype == np.result_type(X, G)
+        ):
             grad_Wt = np.dot(X.T, G, out=out)
         else:
             grad_Wt = safe_sparse_dot(X.T, G, dense_output=True)
@@ -114,7 +119,7 @@ class LinearObjective:
         its gradient ``2 alpha W`` is included.
         """
         Wt, b = self.split_params(params)
-        grad = np.empty_like(params)
+        grad = np.empty(params.shape, dtype=params.dtype)
         grad_Wt, grad_b = self.split_params(grad)
         value, _, g_b = self.data_term(
             Wt, b, X, y, sample_weight, weight_sum, out=grad_Wt
