@@ -108,7 +108,7 @@ _ATTRIBUTES = """
     n_features_in_ : int
         Number of features seen during ``fit``.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names, when ``X`` had string column names.
 
     n_iter_ : int

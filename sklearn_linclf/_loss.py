@@ -48,11 +48,13 @@ class WestonWatkinsHinge:
         """Initial step for ``learning_rate_init="auto"``.
 
         The hinge has no curvature to bound, so the step is set by scale: one
-        step moves a typical margin by about ``delta``. Scaling
-        the step with ``delta`` also makes the path for ``(delta, alpha)``
-        exactly ``delta`` times the path for ``(1, alpha * delta)``.
+        step moves a typical margin by about ``delta``. The penalty's
+        curvature ``2 alpha`` bounds it too (a larger step makes the shrinkage
+        ``1 - 2 alpha step`` overshoot and diverge). Both keep the path for
+        ``(delta, alpha)`` exactly ``delta`` times the path for
+        ``(1, alpha * delta)``.
         """
-        return self.delta / mean_sq_norm
+        return self.delta / (mean_sq_norm + 2 * alpha * self.delta)
 
     def loss_gradient(self, y, raw, sample_weight=None):
         _check_shapes(y, raw)

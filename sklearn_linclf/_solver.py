@@ -235,7 +235,7 @@ class LazySparseStepper:
         self.Q[..., k + 1] = np.eye(A.shape[0])
         self.last[cols] = k + 1
         self.pending = k + 1
-        # The penalty value needs every row; the epoch objective adds it once.
+        # The penalty value needs every row; run_epoch adds it once per epoch.
         return value
 
     def finish(self):
@@ -328,8 +328,11 @@ def run_epoch(
     """One pass over the data; returns the epoch's objective estimate.
 
     The estimate is the weight-averaged data term of the minibatches (each at
-    the parameters its gradient was taken at) plus the penalty at the end of
-    the epoch. ``state`` is updated in place.
+    the parameters its gradient was taken at) plus the penalty at the start
+    of the epoch. For a full batch this is the exact objective at the
+    parameters before the update. (The penalty after the update would mix
+    two iterates and can dip below the minimum, which stalls the stopping
+    rule.) ``state`` is updated in place.
     """
     n_samples = X.shape[0]
     full_batch = batch_size >= n_samples
@@ -339,6 +342,8 @@ def run_epoch(
         stepper = LazySparseStepper(objective, update_rule, state)
     else:
         stepper = DenseStepper(objective, update_rule, state)
+    # Every row is up to date between epochs, so the penalty is one pass.
+    penalty = objective.penalty(objective.split_params(state.params)[0])
     total, total_weight = 0.0, 0.0
     for batch in gen_batches(n_samples, batch_size):
         if full_batch:
@@ -358,8 +363,7 @@ def run_epoch(
         total += value * weight_sum
         total_weight += weight_sum
     stepper.finish()
-    Wt, _ = objective.split_params(state.params)
-    return total / total_weight + objective.penalty(Wt)
+    return total / total_weight + penalty
 
 
 MIN_PLATEAU_UPDATES = 50

@@ -705,3 +705,28 @@ def test_defaults_match_tuned_peer(Estimator, tuned_peers):
     else:
         target = max(peer["logistic"], peer["svc"])
     assert clf.score(X_test, y_test) >= target - 0.01
+
+
+def test_full_batch_loss_curve_is_the_exact_objective():
+    """With one batch, each loss_curve_ entry is the objective at an iterate.
+
+    So no entry lies below the minimum (found here by LogisticRegression), and
+    the curve ends at it.
+    """
+    X, y = make_classification(
+        n_samples=40, n_features=5, n_informative=3, n_classes=3, random_state=0
+    )
+    X = StandardScaler().fit_transform(X)
+    alpha = 0.2
+    clf = SoftmaxClassifier(
+        alpha=alpha, batch_size=40, tol=1e-12, max_iter=3000, random_state=0
+    ).fit(X, y)
+    lr = LogisticRegression(
+        C=1 / (2 * alpha * len(y)), tol=1e-12, max_iter=10_000
+    ).fit(X, y)
+    objective = LinearObjective(SoftmaxCrossEntropy(), alpha, True)
+    minimum = objective.value(
+        np.hstack([lr.coef_, lr.intercept_[:, None]]), X, y, np.ones(len(y))
+    )
+    assert min(clf.loss_curve_) >= minimum - 1e-12
+    assert clf.loss_curve_[-1] <= minimum * (1 + 1e-6)
