@@ -7,8 +7,9 @@ Both share one loss/gradient core and follow the scikit-learn estimator API
 (``fit``, ``partial_fit``, ``predict``, ``decision_function``, ``score``).
 """
 
-from ._classes import HingeClassifier, SoftmaxClassifier
+__version__ = "0.1.0"  # before the imports: _base records it in pickles
 
-__version__ = "0.1.0"
+from ._classes import HingeClassifier, SoftmaxClassifier  # noqa: E402
+from ._solver import DivergenceError  # noqa: E402
 
-__all__ = ["HingeClassifier", "SoftmaxClassifier", "__version__"]
+__all__ = ["DivergenceError", "HingeClassifier", "SoftmaxClassifier", "__version__"]

@@ -9,6 +9,7 @@ only after the solver has succeeded, so a failed ``fit`` or ``partial_fit``
 
 import warnings
 from abc import ABCMeta, abstractmethod
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -27,6 +28,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from . import __version__
 from ._objective import LinearObjective
 from ._solver import MomentumUpdate, SolverState, make_schedule, solve
 
@@ -35,6 +37,9 @@ from ._solver import MomentumUpdate, SolverState, make_schedule, solve
 # with fewer rows is trained full-batch, where weights and repeated rows are
 # exactly equivalent.
 AUTO_BATCH_SIZE = 256
+
+# Set by input validation before anything can fail; restored on failure.
+_INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_")
 
 
 class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=ABCMeta):
@@ -138,6 +143,11 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         mean_sq_norm = float(
             np.average(row_norms(X, squared=True), weights=sample_weight)
         ) + float(self.fit_intercept)
+        if not np.isfinite(mean_sq_norm):
+            raise ValueError(
+                "The squared norms of the rows of X overflow float64; scale the "
+                "features (for example with StandardScaler)."
+            )
         return self._get_loss().default_step(mean_sq_norm, self.alpha)
 
     def _validate_sample_weight(self, X, y_idx, sample_weight, classes):
@@ -146,13 +156,28 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         )
         if not np.isfinite(sample_weight).all():
             raise ValueError("sample_weight contains NaN or infinity.")
+        if isinstance(self.class_weight, dict):
+            unknown = [c for c in self.class_weight if c not in set(classes.tolist())]
+            if unknown:
+                raise ValueError(
+                    f"class_weight names labels that are not classes: {unknown}; "
+                    f"the classes are {classes.tolist()}."
+                )
+            values = np.asarray(list(self.class_weight.values()), dtype=float)
+            if not (np.isfinite(values).all() and (values >= 0).all()):
+                raise ValueError(
+                    "class_weight values must be finite and non-negative; got "
+                    f"{self.class_weight!r}."
+                )
         if self.class_weight is not None:
-            # A new array: the user's sample_weight is never written to.
             class_weight = compute_class_weight(
                 self.class_weight, classes=classes, y=classes[y_idx]
             ).astype(X.dtype, copy=False)
             sample_weight = sample_weight * class_weight[y_idx]
-        return sample_weight
+        # The objective does not depend on the scale of the weights; dividing by
+        # the largest keeps their sum finite (1e307 each) and away from
+        # subnormals. A new array: the user's sample_weight is never written to.
+        return sample_weight / sample_weight.max()
 
     def _previous_params(self, n_classes, dtype):
         """Coefficients of the previous fit in the solver's layout."""
@@ -197,6 +222,41 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
 
     # -------------------------------------------------------------------- fit
 
+    @contextmanager
+    def _unchanged_on_failure(self):
+        """Undo what input validation set if the call then fails.
+
+        Everything else is assigned only after the solver has succeeded.
+        """
+        saved = {k: self.__dict__[k] for k in _INPUT_ATTRIBUTES if k in self.__dict__}
+        try:
+            yield
+        except BaseException:
+            for name in _INPUT_ATTRIBUTES:
+                self.__dict__.pop(name, None)
+            self.__dict__.update(saved)
+            raise
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "coef_")
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_sklearn_linclf_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        version = state.pop("_sklearn_linclf_version", None)
+        if version != __version__:
+            warnings.warn(
+                f"This {type(self).__name__} was pickled by sklearn_linclf "
+                f"{version} and is loaded by {__version__}; models are only "
+                "promised to load with the version that saved them. Refit it.",
+                UserWarning,
+                stacklevel=2,
+            )
+        super().__setstate__(state)
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model by minibatch gradient descent.
@@ -217,8 +277,18 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         self : object
             The fitted estimator.
         """
+        with self._unchanged_on_failure():
+            return self._fit(X, y, sample_weight)
+
+    def _fit(self, X, y, sample_weight):
+        continuing = self.warm_start and hasattr(self, "coef_")
         X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32]
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            reset=not continuing,
         )
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
@@ -235,7 +305,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         objective = self._objective()
         rng = check_random_state(self.random_state)
 
-        if self.warm_start and hasattr(self, "coef_"):
+        if continuing:
             if not np.array_equal(self.classes_, classes):
                 raise ValueError(
                     "warm_start needs the same classes as the previous fit: "
@@ -323,6 +393,10 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         self : object
             The updated estimator.
         """
+        with self._unchanged_on_failure():
+            return self._partial_fit(X, y, classes, sample_weight)
+
+    def _partial_fit(self, X, y, classes, sample_weight):
         first_call = not hasattr(self, "classes_")
         if first_call:
             if classes is None:

@@ -59,7 +59,8 @@ class WestonWatkinsHinge:
     def loss_gradient(self, y, raw, sample_weight=None):
         _check_shapes(y, raw)
         rows = np.arange(raw.shape[0])
-        margins = raw - raw[rows, y][:, None]
+        with np.errstate(over="ignore"):  # near float max: inf is correct
+            margins = raw - raw[rows, y][:, None]
         margins += self.delta
         # The true class contributes delta to `margins`, not a hinge: mask it.
         margins[rows, y] = 0
@@ -95,7 +96,8 @@ class SoftmaxCrossEntropy:
     def loss_gradient(self, y, raw, sample_weight=None):
         _check_shapes(y, raw)
         rows = np.arange(raw.shape[0])
-        shifted = raw - raw.max(axis=1, keepdims=True)
+        with np.errstate(over="ignore"):  # near float max: -inf is correct
+            shifted = raw - raw.max(axis=1, keepdims=True)
         proba = np.exp(shifted)
         sum_exp = proba.sum(axis=1)
         loss = np.log(sum_exp) - shifted[rows, y]
@@ -110,7 +112,8 @@ class SoftmaxCrossEntropy:
 
 def softmax(raw):
     """Row-wise softmax of a 2-D score array, stable for large scores."""
-    proba = raw - raw.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):
+        proba = raw - raw.max(axis=1, keepdims=True)
     np.exp(proba, out=proba)
     proba /= proba.sum(axis=1, keepdims=True)
     return proba
@@ -118,5 +121,6 @@ def softmax(raw):
 
 def log_softmax(raw):
     """Row-wise log-softmax of a 2-D score array (log-sum-exp, no overflow)."""
-    shifted = raw - raw.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):
+        shifted = raw - raw.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

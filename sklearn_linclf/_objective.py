@@ -109,6 +109,16 @@ class LinearObjective:
         grad_b = G.sum(axis=0) if b is not None else None
         return float(loss.sum() * scale), grad_Wt, grad_b
 
+    def zero_model_value(self, n_classes):
+        """Objective of ``W = 0, b = 0``: the loss at all-zero scores.
+
+        It is the same for every sample and label, hence needs no data.
+        """
+        loss, _ = self.loss.loss_gradient(
+            np.zeros(1, dtype=np.intp), np.zeros((1, n_classes))
+        )
+        return float(loss[0])
+
     def penalty(self, Wt):
         return float(self.alpha * np.vdot(Wt, Wt))
 

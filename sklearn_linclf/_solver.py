@@ -280,12 +280,24 @@ class SolverResult:
     best_validation_score: float | None = None
 
 
+class DivergenceError(ValueError, FloatingPointError):
+    """Training diverged; the estimator keeps the model it had before.
+
+    A ``ValueError`` (as scikit-learn's SGD estimators raise on overflow) and a
+    ``FloatingPointError``.
+    """
+
+
+_REMEDY = (
+    "Use a smaller learning_rate_init, or scale the features (for example "
+    "with StandardScaler); the fitted model was left unchanged."
+)
+
+
 def _check_finite(value, params, epoch):
     if not (np.isfinite(value) and np.isfinite(params).all()):
-        raise FloatingPointError(
-            f"The objective diverged to a non-finite value in epoch {epoch}. "
-            "Use a smaller learning_rate_init, or scale the features (for "
-            "example with StandardScaler); the fitted model was left unchanged."
+        raise DivergenceError(
+            f"The objective diverged to a non-finite value in epoch {epoch}. " + _REMEDY
         )
 
 
@@ -397,7 +409,8 @@ def solve(
     ``tol=None`` never stops early. With ``validation`` the coefficients of
     the best validation score are restored at the end.
 
-    ``state`` is updated in place; raises ``FloatingPointError`` on divergence.
+    ``state`` is updated in place; raises :class:`DivergenceError` when the
+    objective becomes non-finite or ends above twice the all-zero model's.
     """
     result = SolverResult()
     # An epoch of few updates is a noisy unit for judging a plateau (with
@@ -409,7 +422,12 @@ def solve(
     best_coef = None
     no_improvement = 0
     start = time.perf_counter()
-    with _blas_threads_for(X, batch_size, state.params.shape[1]):
+    # Overflow while diverging is reported after the epoch, as an error, not
+    # as a stream of RuntimeWarnings.
+    with (
+        _blas_threads_for(X, batch_size, state.params.shape[1]),
+        np.errstate(over="ignore", invalid="ignore"),
+    ):
         for epoch in range(1, max_iter + 1):
             loss = run_epoch(
                 objective,
@@ -456,6 +474,16 @@ def solve(
                     continue
                 result.converged = True
                 break
+    # A finite objective can still have run away. The all-zero model bounds
+    # the minimum from above, so ending above twice its objective means the
+    # steps were too large, not that the data is hard.
+    zero_value = objective.zero_model_value(state.params.shape[1])
+    if result.loss_curve[-1] > 2 * zero_value:
+        raise DivergenceError(
+            f"The objective ran away: {result.loss_curve[-1]:.4g} after epoch "
+            f"{result.n_iter}, more than twice the {zero_value:.4g} of the "
+            "all-zero model. " + _REMEDY
+        )
     if best_coef is not None:
         result.best_validation_score = -best
         state.params[...] = best_coef

@@ -1,7 +1,10 @@
 """scikit-learn's estimator checks, with no expected failures."""
 
 import pytest
-from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
+from sklearn.utils.estimator_checks import (
+    check_param_validation,
+    parametrize_with_checks,
+)
 
 from sklearn_linclf import HingeClassifier, SoftmaxClassifier
 
