@@ -12,6 +12,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.datasets import make_classification
 
 from sklearn_linclf import HingeClassifier, SoftmaxClassifier
 
@@ -141,3 +142,22 @@ def test_unfitted_round_trip(Estimator, round_trip, tmp_path):
     assert restored.get_params() == estimator.get_params()
     assert not hasattr(restored, "coef_")
     np.testing.assert_array_equal(restored.fit(X, y).coef_, estimator.fit(X, y).coef_)
+
+
+def test_pickle_records_the_package_version():
+    import warnings
+
+    import sklearn_linclf
+
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    clf = HingeClassifier(random_state=0, max_iter=5, tol=None).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same version loads silently
+        pickle.loads(pickle.dumps(clf))
+    state = clf.__getstate__()
+    assert state["_sklearn_linclf_version"] == sklearn_linclf.__version__
+    state["_sklearn_linclf_version"] = "0.0.0"
+    other = HingeClassifier.__new__(HingeClassifier)
+    with pytest.warns(UserWarning, match="pickled by sklearn_linclf 0.0.0"):
+        other.__setstate__(state)
+    np.testing.assert_array_equal(other.predict(X), clf.predict(X))
