@@ -476,7 +476,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             tol=None,
             n_iter_no_change=self.n_iter_no_change,
             shuffle=self.shuffle,
-            rng=check_random_state(self.random_state),
+            rng=self._chunk_rng(),
             update_rule=update_rule,
             schedule=make_schedule(self.learning_rate, eta0, self.power_t),
             verbose=self.verbose,
@@ -498,6 +498,19 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             state.n_decays,
         )
         return self
+
+    def _chunk_rng(self):
+        """Shuffling for one partial_fit call.
+
+        With an int seed, each call after the first gets its own stream derived
+        from the seed and the update count, so consecutive chunks are not
+        shuffled alike, and a replay of the same calls is exactly repeatable.
+        The first call shuffles as the first epoch of ``fit`` does.
+        """
+        t = getattr(self, "t_", 0)
+        if isinstance(self.random_state, Integral) and t > 0:
+            return np.random.RandomState([self.random_state, t % 2**32])
+        return check_random_state(self.random_state)
 
     def _raw_scores_2d(self, X):
         """Scores with one column per class (the binary case expanded)."""

@@ -730,3 +730,21 @@ def test_full_batch_loss_curve_is_the_exact_objective():
     )
     assert min(clf.loss_curve_) >= minimum - 1e-12
     assert clf.loss_curve_[-1] <= minimum * (1 + 1e-6)
+
+
+def test_partial_fit_calls_shuffle_differently_and_repeatably():
+    """With an int seed, later chunks are not shuffled like the first one."""
+    X, y = make_classification(
+        n_samples=300, n_features=5, n_informative=3, n_classes=3, random_state=0
+    )
+
+    def stream():
+        clf = SoftmaxClassifier(random_state=0, batch_size=32)
+        for _ in range(3):
+            clf.partial_fit(X, y, classes=[0, 1, 2])
+        return clf
+
+    clf = stream()
+    first = np.random.RandomState(0).permutation(len(y))
+    assert not np.array_equal(clf._chunk_rng().permutation(len(y)), first)
+    assert_array_equal(stream().coef_, clf.coef_)
