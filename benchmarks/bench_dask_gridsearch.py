@@ -14,16 +14,19 @@ single-threaded workers, as separate processes (the default) or as threads of
 this process (``--threads``). Each round runs the five configurations once, in
 turn, on freshly started clusters whose start and warm-up (a tiny search) are
 not timed. The table gives the fastest and the median of the rounds' wall
-times, and the median CPU seconds used meanwhile by this process and the
-workers. Every run must give the same ``cv_results_`` scores as the first; the
-script stops if one does not.
+times, and the median CPU seconds used meanwhile by this process ("here") and
+by the worker processes. Note that joblib runs a search sequentially in the
+calling process when the cluster has a single core (its effective ``n_jobs``
+is 1): its one-worker row measures this process, not the worker. Every run
+must give the same ``cv_results_`` scores as the first; the script stops if one
+does not.
 
 On a shared machine the cores are not all ours: before and after, the script
 times a pure-Python loop in one process and in two at once and prints how many
 cores that leaves ("free cores", 2.00 on an idle two-core machine). No
 speed-up can exceed it, so read the timings against it.
 
-Run from the repository root (about two minutes on two cores)::
+Run from the repository root (two to three minutes each on two idle cores)::
 
     python benchmarks/bench_dask_gridsearch.py
     python benchmarks/bench_dask_gridsearch.py --threads
@@ -79,12 +82,14 @@ def run_search(kind, estimator, X, y, cv, client=None):
 
 
 def cpu_seconds(client=None, threads=False):
-    """CPU seconds used so far by this process and the client's workers."""
-    total = time.process_time()
+    """CPU seconds used so far by this process, and by the client's workers.
+
+    Worker threads (``threads=True``) are counted in this process's time.
+    """
+    workers = 0.0
     if client is not None and not threads:
-        # Worker threads would already be counted in this process's time.
-        total += sum(client.run(time.process_time).values())
-    return total
+        workers = sum(client.run(time.process_time).values())
+    return np.array([time.process_time(), workers])
 
 
 def _spin(n):
@@ -204,16 +209,17 @@ def main():
     print()
     print(
         f"{'search':<12} {'workers':>7} {'min s':>7} {'median s':>9} "
-        f"{'CPU s':>7}  wall time of each run (s)"
+        f"{'CPU here':>8} {'CPU workers':>11}  wall time of each run (s)"
     )
     best = {}
     for kind, n_workers in configs:
         runs = walls[kind, n_workers]
         best[kind, n_workers] = min(runs)
+        here, workers = np.median(cpus[kind, n_workers], axis=0)
+        workers = "-" if args.threads or n_workers == "-" else f"{workers:.2f}"
         print(
             f"{kind:<12} {n_workers!s:>7} {min(runs):>7.2f} "
-            f"{statistics.median(runs):>9.2f} "
-            f"{statistics.median(cpus[kind, n_workers]):>7.2f}  "
+            f"{statistics.median(runs):>9.2f} {here:>8.2f} {workers:>11}  "
             + ", ".join(f"{t:.2f}" for t in runs)
         )
     print()
@@ -221,9 +227,14 @@ def main():
     for kind in ("joblib-dask", "dask-ml"):
         one, two = best[kind, 1], best[kind, 2]
         print(
-            f"{kind}: speed-up 2 workers vs 1 = {one / two:.2f}x (best runs); "
-            f"2 workers vs in-process = {baseline / two:.2f}x"
+            f"{kind}: speed-up 2 workers vs 1 = {one / two:.2f}x, "
+            f"2 workers vs in-process = {baseline / two:.2f}x (fastest runs)"
         )
+    print(
+        "joblib-dask with 1 worker: a cluster of one single-threaded worker "
+        "gives joblib an effective n_jobs of 1, and joblib then runs the search "
+        "sequentially in this process, not on the worker."
+    )
     print("cv_results_ scores and best_params_ identical in every run: yes")
     print(
         f"at end: load average {os.getloadavg()[0]:.2f}, "

@@ -174,10 +174,22 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
                 self.class_weight, classes=classes, y=classes[y_idx]
             ).astype(X.dtype, copy=False)
             sample_weight = sample_weight * class_weight[y_idx]
-        # The objective does not depend on the scale of the weights; dividing by
-        # the largest keeps their sum finite (1e307 each) and away from
-        # subnormals. A new array: the user's sample_weight is never written to.
-        return sample_weight / sample_weight.max()
+        return sample_weight
+
+    def _rescale_weights(self, sample_weight, first):
+        """Weights in the model's own scale, and the running weight statistics.
+
+        The objective does not depend on the scale of the weights; dividing by
+        the largest weight of the first call keeps sums finite (1e307 each) and
+        away from subnormals. Later partial_fit chunks use the same divisor, so
+        that their weights keep their size relative to earlier chunks. A new
+        array: the user's sample_weight is never written to.
+        """
+        scale = sample_weight.max() if first else self._weight_scale
+        sample_weight = sample_weight / scale
+        n_seen = sample_weight.shape[0] + (0 if first else self._n_seen)
+        weight_seen = sample_weight.sum() + (0.0 if first else self._weight_seen)
+        return sample_weight, (scale, n_seen, weight_seen)
 
     def _previous_params(self, n_classes, dtype):
         """Coefficients of the previous fit in the solver's layout."""
@@ -294,6 +306,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         encoder = LabelEncoder().fit(y)
         classes, y_idx = encoder.classes_, encoder.transform(y)
         sample_weight = self._validate_sample_weight(X, y_idx, sample_weight, classes)
+        sample_weight, weight_stats = self._rescale_weights(sample_weight, first=True)
         present = np.unique(y_idx[sample_weight > 0])
         if present.size < 2:
             raise ValueError(
@@ -364,6 +377,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             state.velocity,
             state.n_decays,
         )
+        self._weight_scale, self._n_seen, self._weight_seen = weight_stats
         self._warn_if_not_converged(result)
         return self
 
@@ -443,6 +457,9 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         sample_weight = self._validate_sample_weight(
             X, y_idx, sample_weight, all_classes
         )
+        sample_weight, weight_stats = self._rescale_weights(
+            sample_weight, first=not hasattr(self, "_weight_scale")
+        )
         n_classes = all_classes.size
         objective = self._objective()
         update_rule = self._update_rule()
@@ -452,7 +469,12 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             state = SolverState(params=params, velocity=update_rule.init(params))
         else:
             params = self._previous_params(n_classes, X.dtype)
-            eta0 = getattr(self, "_eta0", None) or self._initial_step(X, sample_weight)
+            # An "auto" step is derived once, from the first data seen; an
+            # explicit learning_rate_init set since then takes effect.
+            if self.learning_rate_init == "auto" and hasattr(self, "_eta0"):
+                eta0 = self._eta0
+            else:
+                eta0 = self._initial_step(X, sample_weight)
             velocity = getattr(self, "_velocity", None)
             if velocity is None or velocity.shape != params.shape:
                 velocity = update_rule.init(params)
@@ -480,6 +502,9 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             update_rule=update_rule,
             schedule=make_schedule(self.learning_rate, eta0, self.power_t),
             verbose=self.verbose,
+            # Relative to the whole stream so far, so that a chunk's weights
+            # keep their size relative to other chunks.
+            mean_weight=weight_stats[2] / weight_stats[1],
         )
         loss = result.loss_curve[0]
 
@@ -497,6 +522,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             state.velocity,
             state.n_decays,
         )
+        self._weight_scale, self._n_seen, self._weight_seen = weight_stats
         return self
 
     def _chunk_rng(self):

@@ -336,8 +336,16 @@ def run_epoch(
     rng,
     update_rule,
     schedule,
+    mean_weight=None,
 ):
     """One pass over the data; returns the epoch's objective estimate.
+
+    Each minibatch's weighted loss is divided by ``len(batch) * mean_weight``
+    (``mean_weight`` defaults to the mean of ``sample_weight``): an unbiased
+    estimate of the gradient of the objective normalised by the total weight.
+    A batch covering the data divides by exactly its weight sum, up to
+    rounding. (Dividing each batch by its own weight sum would erase the
+    weight of a batch, or of a streamed chunk, relative to the others.)
 
     The estimate is the weight-averaged data term of the minibatches (each at
     the parameters its gradient was taken at) plus the penalty at the start
@@ -356,6 +364,8 @@ def run_epoch(
         stepper = DenseStepper(objective, update_rule, state)
     # Every row is up to date between epochs, so the penalty is one pass.
     penalty = objective.penalty(objective.split_params(state.params)[0])
+    if mean_weight is None:
+        mean_weight = sample_weight.mean()
     total, total_weight = 0.0, 0.0
     for batch in gen_batches(n_samples, batch_size):
         if full_batch:
@@ -365,15 +375,16 @@ def run_epoch(
             # does not change its gradient.
             idx = np.sort(order[batch])
             X_b, y_b, sw_b = X[idx], y[idx], sample_weight[idx]
-        weight_sum = sw_b.sum()
-        if weight_sum <= 0:
+        batch_weight = sw_b.sum()
+        if batch_weight <= 0:
             continue  # a batch of zero-weight rows carries no information
+        normaliser = sw_b.shape[0] * mean_weight
         value = stepper.step(
-            X_b, y_b, sw_b, weight_sum, schedule(state.t, state.n_decays)
+            X_b, y_b, sw_b, normaliser, schedule(state.t, state.n_decays)
         )
         state.t += 1
-        total += value * weight_sum
-        total_weight += weight_sum
+        total += value * normaliser  # = sum of w_i L_i over the batch
+        total_weight += batch_weight
     stepper.finish()
     return total / total_weight + penalty
 
@@ -398,6 +409,7 @@ def solve(
     schedule,
     validation=None,
     verbose=0,
+    mean_weight=None,
 ):
     """Run epochs until the monitored quantity stops improving or ``max_iter``.
 
@@ -408,6 +420,9 @@ def solve(
     adaptive schedule then shrinks its step, any other schedule stops.
     ``tol=None`` never stops early. With ``validation`` the coefficients of
     the best validation score are restored at the end.
+
+    ``mean_weight`` is passed to :func:`run_epoch` (``partial_fit`` gives the
+    running mean weight of the stream).
 
     ``state`` is updated in place; raises :class:`DivergenceError` when the
     objective becomes non-finite or ends above twice the all-zero model's.
@@ -440,6 +455,7 @@ def solve(
                 rng=rng,
                 update_rule=update_rule,
                 schedule=schedule,
+                mean_weight=mean_weight,
             )
             _check_finite(loss, state.params, epoch)
             result.n_iter = epoch
