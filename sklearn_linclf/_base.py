@@ -157,7 +157,8 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         if not np.isfinite(sample_weight).all():
             raise ValueError("sample_weight contains NaN or infinity.")
         if isinstance(self.class_weight, dict):
-            unknown = [c for c in self.class_weight if c not in set(classes.tolist())]
+            known = set(classes.tolist())
+            unknown = [c for c in self.class_weight if c not in known]
             if unknown:
                 raise ValueError(
                     f"class_weight names labels that are not classes: {unknown}; "
