@@ -49,10 +49,12 @@ _SHARED_PARAMETERS = """
         minibatch noise, which is what a fixed budget of epochs wants.
 
     learning_rate_init : float or "auto", default="auto"
-        Initial step size, > 0. ``"auto"`` derives it from the data: the
-        inverse of the (weighted) mean squared row norm, times a loss-specific
-        constant (for the hinge, also times ``delta``). This makes the
-        defaults work both on standardised features and on raw [0, 1] pixels.
+        Initial step size, > 0. ``"auto"`` derives it from the data's
+        (weighted) mean squared row norm ``m`` (plus 1 with an intercept):
+        ``1 / (m / 2 + 2 * alpha)`` for the softmax (the inverse of a bound on
+        its curvature), ``delta / (m + 2 * alpha * delta)`` for the hinge. This
+        makes the defaults work both on standardised features and on raw
+        [0, 1] pixels.
 
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule, >= 0.
