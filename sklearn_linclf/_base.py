@@ -283,7 +283,8 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; multiplied by ``class_weight``. An integer
-            weight is equivalent to repeating the row.
+            weight is equivalent to repeating the row: exactly when a batch
+            covers the data, in expectation over minibatches otherwise.
 
         Returns
         -------
