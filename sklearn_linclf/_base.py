@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin
@@ -30,7 +31,7 @@ from sklearn.utils.validation import (
 
 from . import __version__
 from ._objective import LinearObjective
-from ._solver import MomentumUpdate, SolverState, make_schedule, solve
+from ._solver import MomentumUpdate, make_schedule, make_state, solve
 
 # Rows per minibatch for batch_size="auto". Large enough for efficient matrix
 # products, small enough for several updates per epoch on mid-sized data; data
@@ -347,7 +348,8 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
 
         update_rule = self._update_rule()
         eta0 = self._initial_step(X, sample_weight)
-        state = SolverState(params=params, velocity=update_rule.init(params))
+        state = make_state(params, update_rule, interleave=issparse(X))
+        del params  # the state may hold a copy
         result = solve(
             objective,
             state,
@@ -468,7 +470,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         if first_call:
             params = self._new_params(objective, n_classes, X.shape[1], X.dtype)
             eta0 = self._initial_step(X, sample_weight)
-            state = SolverState(params=params, velocity=update_rule.init(params))
+            state = make_state(params, update_rule, interleave=issparse(X))
         else:
             params = self._previous_params(n_classes, X.dtype)
             # An "auto" step is derived once, from the first data seen; an
@@ -478,15 +480,17 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             else:
                 eta0 = self._initial_step(X, sample_weight)
             velocity = getattr(self, "_velocity", None)
-            if velocity is None or velocity.shape != params.shape:
-                velocity = update_rule.init(params)
-            else:
+            if velocity is not None and velocity.shape == params.shape:
                 velocity = velocity.astype(X.dtype, copy=True)
-            state = SolverState(
-                params=params,
+            else:
+                velocity = None
+            state = make_state(
+                params,
+                update_rule,
                 velocity=velocity,
                 t=self.t_,
                 n_decays=getattr(self, "_n_decays", 0),
+                interleave=issparse(X),
             )
         # One pass, no stopping rule: solve() with a single epoch.
         result = solve(

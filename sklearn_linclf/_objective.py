@@ -120,7 +120,8 @@ class LinearObjective:
         return float(loss[0])
 
     def penalty(self, Wt):
-        return float(self.alpha * np.vdot(Wt, Wt))
+        # einsum reads a strided view in place, where vdot would copy it.
+        return float(self.alpha * np.einsum("ij,ij->", Wt, Wt))
 
     def params_gradient(self, params, X, y, sample_weight, weight_sum):
         """Data term value and full gradient in the solver's ``params`` layout.

@@ -1,0 +1,137 @@
+"""The solver's pieces: the update rules' affine form and the lazy sparse path."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+
+from sklearn_linclf import HingeClassifier, SoftmaxClassifier
+from sklearn_linclf._solver import (
+    LazySparseStepper,
+    MomentumUpdate,
+    _take_rows,
+    make_state,
+)
+
+RULES = {
+    "plain": MomentumUpdate(momentum=0.0),
+    "heavy ball": MomentumUpdate(momentum=0.8, nesterov=False),
+    "nesterov": MomentumUpdate(momentum=0.9, nesterov=True),
+}
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_affine_form_is_the_update(rule):
+    rule = RULES[rule]
+    rng = np.random.default_rng(0)
+    p, v, g = rng.standard_normal((3, 5, 4))
+    lr, alpha = 0.3, 0.05
+    expected_p = p.copy()
+    expected_v = None if rule.momentum == 0 else v.copy()
+    rule.apply(expected_p, g + 2 * alpha * p, expected_v, lr)
+
+    A, c = rule.affine_form(lr, alpha)
+    stacked = np.stack([p, v])[: A.shape[0]]
+    got = np.einsum("ij,jkl->ikl", A, stacked) - lr * c[:, None, None] * g
+    assert_allclose(got[0], expected_p, rtol=1e-13, atol=1e-13)
+    if expected_v is not None:
+        assert_allclose(got[1], expected_v, rtol=1e-13, atol=1e-13)
+
+
+def _sparse_problem(n_samples=90, n_features=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_samples, n_features))
+    X[rng.random(X.shape) < 0.85] = 0.0  # many features absent per minibatch
+    X[5] = 0.0  # an empty row
+    y = (X @ rng.standard_normal((n_features, 3))).argmax(axis=1)
+    return X, y
+
+
+@pytest.mark.parametrize("Estimator", [HingeClassifier, SoftmaxClassifier])
+@pytest.mark.parametrize(
+    "momentum, nesterov",
+    [(0.0, True), (0.8, False), (0.9, True), (1e-4, True)],
+    ids=["plain", "heavy-ball", "nesterov", "tiny-momentum"],
+)
+@pytest.mark.parametrize("max_pending", [3, 1024], ids=["refresh", "no-refresh"])
+def test_lazy_sparse_updates_equal_dense(
+    Estimator, momentum, nesterov, max_pending, monkeypatch
+):
+    # Every update rule, the explicit path (a tiny momentum makes the update
+    # map nearly singular), the catch-up of all rows when Q fills, and a step
+    # that changes at every update.
+    monkeypatch.setattr(LazySparseStepper, "max_pending", max_pending)
+    X, y = _sparse_problem()
+    params = dict(
+        alpha=0.01,
+        batch_size=8,
+        max_iter=4,
+        tol=None,
+        random_state=0,
+        momentum=momentum,
+        nesterovs_momentum=nesterov,
+        learning_rate="invscaling",
+        learning_rate_init=0.05,
+    )
+    dense = Estimator(**params).fit(X, y)
+    lazy = Estimator(**params).fit(sp.csr_matrix(X), y)
+    assert_allclose(lazy.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
+    assert_allclose(lazy.intercept_, dense.intercept_, rtol=1e-10, atol=1e-12)
+    assert_allclose(lazy.loss_curve_, dense.loss_curve_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("Estimator", [HingeClassifier, SoftmaxClassifier])
+def test_partial_fit_mixing_sparse_and_dense_chunks(Estimator):
+    # The velocity continues across calls whatever the storage of a chunk.
+    X, y = _sparse_problem(n_samples=120)
+    chunks = [slice(0, 40), slice(40, 80), slice(80, 120)]
+    params = dict(alpha=0.01, batch_size=10, random_state=0)
+    dense = Estimator(**params)
+    mixed = Estimator(**params)
+    for i, rows in enumerate(chunks):
+        dense.partial_fit(X[rows], y[rows], classes=np.arange(3))
+        chunk = sp.csr_matrix(X[rows]) if i != 1 else X[rows]
+        mixed.partial_fit(chunk, y[rows], classes=np.arange(3))
+    assert_allclose(mixed.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
+    assert_allclose(mixed.intercept_, dense.intercept_, rtol=1e-10, atol=1e-12)
+
+
+def test_interleaved_state_views_one_table():
+    rule = MomentumUpdate(momentum=0.9)
+    params = np.arange(12.0).reshape(4, 3)
+    velocity = -params
+    state = make_state(params, rule, velocity=velocity, interleave=True)
+    assert state.table.shape == (4, 2, 3)
+    assert np.shares_memory(state.params, state.table)
+    assert np.shares_memory(state.velocity, state.table)
+    assert_array_equal(state.params, params)
+    assert_array_equal(state.velocity, velocity)
+    assert not np.shares_memory(state.params, params)  # the inputs are copied
+    plain = make_state(params, MomentumUpdate(momentum=0.0), interleave=True)
+    assert plain.velocity is None and plain.table is None
+    assert plain.interleave().shape == (4, 1, 3)
+
+
+@pytest.mark.parametrize("fmt", [sp.csr_matrix, sp.csr_array])
+def test_take_rows_equals_fancy_indexing(fmt):
+    X, _ = _sparse_problem()
+    X = fmt(X)
+    idx = np.array([0, 3, 5, 5, 17, 89])  # includes an empty and a repeated row
+    got = _take_rows(X, idx)
+    assert type(got) is type(X)
+    assert_array_equal(got.toarray(), X.toarray()[idx])
+    assert_array_equal(_take_rows(X, idx[:0]).toarray(), X.toarray()[:0])
+
+
+def test_compact_equals_unique_with_inverse():
+    X, y = _sparse_problem()
+    X = sp.csr_matrix(X)
+    state = make_state(np.zeros((X.shape[1] + 1, 3)), MomentumUpdate())
+    stepper = LazySparseStepper(
+        SoftmaxClassifier()._objective(), MomentumUpdate(), state
+    )
+    for indices in [X.indices, X[:10].indices, X[5:6].indices]:
+        cols, inverse = stepper._compact(indices)
+        expected_cols, expected_inverse = np.unique(indices, return_inverse=True)
+        assert_array_equal(cols, expected_cols)
+        assert_array_equal(inverse, expected_inverse)
