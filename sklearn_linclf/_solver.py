@@ -401,7 +401,7 @@ def _blas_threads_for(X, batch_size, n_classes):
 def _take_rows(X, idx):
     """``X[idx]`` for an ndarray or CSR matrix (faster than scipy's indexing)."""
     if not issparse(X):
-        return X[idx]
+        return np.take(X, idx, axis=0)
     indptr = X.indptr
     starts = indptr[idx]
     lengths = indptr[idx + 1] - starts
@@ -459,22 +459,36 @@ def run_epoch(
     penalty = objective.penalty(objective.split_params(state.params)[0])
     if mean_weight is None:
         mean_weight = sample_weight.mean()
+    # Equal positive weights (no sample_weight, no class_weight) need not be
+    # gathered or multiplied in: they only change the normaliser.
+    equal_weight = float(sample_weight[0]) if n_samples else 0.0
+    if equal_weight <= 0 or (sample_weight != equal_weight).any():
+        equal_weight = None
+    if not full_batch:
+        # Each batch's indices sorted (all batches in one call), so that X is
+        # read in memory order; the order inside a batch does not change its
+        # gradient.
+        n_whole = n_samples - n_samples % batch_size
+        order[:n_whole].reshape(-1, batch_size).sort(axis=1)
+        order[n_whole:].sort()
     total, total_weight = 0.0, 0.0
     for batch in gen_batches(n_samples, batch_size):
         if full_batch:
-            X_b, y_b, sw_b = X, y, sample_weight
+            idx, X_b, y_b = None, X, y
         else:
-            # Sorted indices read X in memory order; the order inside a batch
-            # does not change its gradient.
-            idx = np.sort(order[batch])
-            X_b, y_b, sw_b = _take_rows(X, idx), y[idx], sample_weight[idx]
-        batch_weight = sw_b.sum()
-        if batch_weight <= 0:
-            continue  # a batch of zero-weight rows carries no information
-        normaliser = sw_b.shape[0] * mean_weight
-        value = stepper.step(
-            X_b, y_b, sw_b, normaliser, schedule(state.t, state.n_decays)
-        )
+            idx = order[batch]
+            X_b, y_b = _take_rows(X, idx), y[idx]
+        normaliser = y_b.shape[0] * mean_weight
+        lr = schedule(state.t, state.n_decays)
+        if equal_weight is None:
+            sw_b = sample_weight if idx is None else sample_weight[idx]
+            batch_weight = sw_b.sum()
+            if batch_weight <= 0:
+                continue  # a batch of zero-weight rows carries no information
+            value = stepper.step(X_b, y_b, sw_b, normaliser, lr)
+        else:
+            batch_weight = y_b.shape[0] * equal_weight
+            value = stepper.step(X_b, y_b, None, normaliser / equal_weight, lr)
         state.t += 1
         total += value * normaliser  # = sum of w_i L_i over the batch
         total_weight += batch_weight
