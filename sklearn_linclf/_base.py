@@ -31,7 +31,7 @@ from sklearn.utils.validation import (
 
 from . import __version__
 from ._objective import LinearObjective
-from ._solver import MomentumUpdate, make_schedule, make_state, solve
+from ._solver import MomentumUpdate, make_schedule, make_state, solve, zero_state
 
 # Rows per minibatch for batch_size="auto". Large enough for efficient matrix
 # products, small enough for several updates per epoch on mid-sized data; data
@@ -207,9 +207,6 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             W = np.hstack([W, b[:, None]])
         return np.ascontiguousarray(W.T)
 
-    def _new_params(self, objective, n_classes, n_features, dtype):
-        return np.zeros((objective.n_params(n_features), n_classes), dtype=dtype)
-
     def _store(self, objective, params):
         W, b = objective.split(params.T)
         if b is None:
@@ -329,7 +326,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
                 )
             params = self._previous_params(n_classes, X.dtype)
         else:
-            params = self._new_params(objective, n_classes, n_features, X.dtype)
+            params = None  # all zeros, allocated with the solver state
 
         validation = None
         if self.early_stopping:
@@ -340,6 +337,13 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
                 random_state=rng,
             )
             X_val, y_val, sw_val = X[val], y_idx[val], sample_weight[val]
+            if not sw_val.sum() > 0:
+                raise ValueError(
+                    "early_stopping=True needs validation samples of positive "
+                    f"weight; the validation_fraction={self.validation_fraction} "
+                    "split holds only zero-weight samples. Use a larger "
+                    "validation_fraction or early_stopping=False."
+                )
             X, y_idx, sample_weight = X[train], y_idx[train], sample_weight[train]
 
             def validation(params):
@@ -348,8 +352,16 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
 
         update_rule = self._update_rule()
         eta0 = self._initial_step(X, sample_weight)
-        state = make_state(params, update_rule, interleave=issparse(X))
-        del params  # the state may hold a copy
+        if params is None:
+            state = zero_state(
+                (objective.n_params(n_features), n_classes),
+                X.dtype,
+                update_rule,
+                interleave=issparse(X),
+            )
+        else:
+            state = make_state(params, update_rule, interleave=issparse(X))
+            del params  # the state may hold a copy
         result = solve(
             objective,
             state,
@@ -468,9 +480,13 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         objective = self._objective()
         update_rule = self._update_rule()
         if first_call:
-            params = self._new_params(objective, n_classes, X.shape[1], X.dtype)
             eta0 = self._initial_step(X, sample_weight)
-            state = make_state(params, update_rule, interleave=issparse(X))
+            state = zero_state(
+                (objective.n_params(X.shape[1]), n_classes),
+                X.dtype,
+                update_rule,
+                interleave=issparse(X),
+            )
         else:
             params = self._previous_params(n_classes, X.dtype)
             # An "auto" step is derived once, from the first data seen; an
@@ -492,6 +508,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
                 n_decays=getattr(self, "_n_decays", 0),
                 interleave=issparse(X),
             )
+        n_calls = 1 if first_call else self.n_iter_ + 1
         # One pass, no stopping rule: solve() with a single epoch.
         result = solve(
             objective,
@@ -508,6 +525,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             update_rule=update_rule,
             schedule=make_schedule(self.learning_rate, eta0, self.power_t),
             verbose=self.verbose,
+            pass_label=lambda _: f"partial_fit call {n_calls}",
             # Relative to the whole stream so far, so that a chunk's weights
             # keep their size relative to other chunks.
             mean_weight=weight_stats[2] / weight_stats[1],
@@ -516,7 +534,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
 
         self.classes_ = all_classes
         self._store(objective, state.params)
-        self.n_iter_ = 1 if first_call else self.n_iter_ + 1
+        self.n_iter_ = n_calls
         self.t_ = state.t
         self.loss_curve_ = ([] if first_call else self.loss_curve_) + [loss]
         self.best_loss_ = min(loss, getattr(self, "best_loss_", np.inf))

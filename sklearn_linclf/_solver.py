@@ -342,6 +342,17 @@ def make_state(
     return SolverState(table[:, 0], table[:, 1], t, n_decays, table)
 
 
+def zero_state(shape, dtype, update_rule, *, interleave=False):
+    """A :class:`SolverState` at all-zero parameters (and velocity).
+
+    Allocated in one piece: a wide model is not built twice.
+    """
+    if update_rule.momentum > 0 and interleave:
+        table = np.zeros((shape[0], 2, shape[1]), dtype=dtype)
+        return SolverState(table[:, 0], table[:, 1], table=table)
+    return make_state(np.zeros(shape, dtype=dtype), update_rule)
+
+
 @dataclass
 class SolverResult:
     n_iter: int = 0
@@ -366,12 +377,12 @@ _REMEDY = (
 )
 
 
-def _check_finite(value, params, epoch):
+def _check_finite(value, params, where):
     # A sum of squares is not finite when an entry is not (or is beyond
     # 1e154, equally a divergence); it needs no temporary as large as params.
     if not (np.isfinite(value) and np.isfinite(np.einsum("ij,ij->", params, params))):
         raise DivergenceError(
-            f"The objective diverged to a non-finite value in epoch {epoch}. " + _REMEDY
+            f"The objective diverged to a non-finite value in {where}. " + _REMEDY
         )
 
 
@@ -517,6 +528,7 @@ def solve(
     validation=None,
     verbose=0,
     mean_weight=None,
+    pass_label=lambda epoch: f"epoch {epoch}",
 ):
     """Run epochs until the monitored quantity stops improving or ``max_iter``.
 
@@ -529,7 +541,8 @@ def solve(
     the best validation score are restored at the end.
 
     ``mean_weight`` is passed to :func:`run_epoch` (``partial_fit`` gives the
-    running mean weight of the stream).
+    running mean weight of the stream). ``pass_label(epoch)`` names a pass in
+    error messages.
 
     ``state`` is updated in place; raises :class:`DivergenceError` when the
     objective becomes non-finite or ends above twice the all-zero model's.
@@ -564,7 +577,7 @@ def solve(
                 schedule=schedule,
                 mean_weight=mean_weight,
             )
-            _check_finite(loss, state.params, epoch)
+            _check_finite(loss, state.params, pass_label(epoch))
             result.n_iter = epoch
             result.loss_curve.append(loss)
             result.best_loss = min(result.best_loss, loss)
@@ -607,8 +620,8 @@ def solve(
     zero_value = objective.zero_model_value(state.params.shape[1])
     if result.loss_curve[-1] > 2 * zero_value:
         raise DivergenceError(
-            f"The objective ran away: {result.loss_curve[-1]:.4g} after epoch "
-            f"{result.n_iter}, more than twice the {zero_value:.4g} of the "
+            f"The objective ran away: {result.loss_curve[-1]:.4g} after "
+            f"{pass_label(result.n_iter)}, more than twice the {zero_value:.4g} of the "
             "all-zero model. " + _REMEDY
         )
     if best_coef is not None:

@@ -164,6 +164,28 @@ def test_one_class_with_positive_weight(Estimator):
         Estimator().fit(X, y, sample_weight=sample_weight)
 
 
+def test_validation_split_of_zero_weight_samples(Estimator, monkeypatch):
+    # Validation accuracy weighted by all-zero weights is undefined: say so
+    # before training (not a ZeroDivisionError after the first epoch).
+    X, y = make_data()
+    n_val = 10
+
+    def last_rows_for_validation(indices, **kwargs):
+        return indices[:-n_val], indices[-n_val:]
+
+    monkeypatch.setattr(
+        "sklearn_linclf._base.train_test_split", last_rows_for_validation
+    )
+    sample_weight = np.ones(len(y))
+    sample_weight[-n_val:] = 0.0
+    model = Estimator(early_stopping=True)
+    with pytest.raises(ValueError, match="validation samples of positive weight"):
+        model.fit(X, y, sample_weight=sample_weight)
+    sample_weight[-1] = 1.0  # one positive validation weight is enough
+    model.fit(X, y, sample_weight=sample_weight)
+    assert model.best_validation_score_ is not None
+
+
 def test_one_sample_partial_fit_is_a_valid_update(Estimator):
     # Streaming one row at a time is legitimate once the classes are known.
     X, y = make_data()
