@@ -108,17 +108,22 @@ def _profiled_functions():
 
 _RULES = [
     # (category, function-name pattern, line pattern); first match wins.
-    ("gather batch", None, r"X\[idx\]|order\[batch\]|permutation\(|np\.sort\("),
-    ("sparse bookkeeping", r"(^|\.)(_apply_pending|finish)$", None),
+    ("gather batch", r"(^|\.)_take_rows$", None),
+    ("gather batch", None,
+     r"X\[idx\]|_take_rows\(|order\[batch\]|permutation\(|\.sort\(|np\.sort\("),
+    ("sparse bookkeeping",
+     r"(^|\.)(_catch_up|_compact|finish|_safely_invertible|interleave)$", None),
     ("sparse bookkeeping", None,
-     r"np\.unique\(|type\(X\)\(|inverse\.astype|\[cols\]|einsum|self\.Q|"
-     r"_apply_pending|self\.pending|Q\[\.\.\.|np\.eye"),
+     r"type\(X\)\(|np\.take\(table|table\[cols\]|\[cols\]|self\.Q|"
+     r"np\.matmul\(A|np\.eye|self\.pending|np\.linalg\.solve"),
     ("loss", r"(^|\.)loss_gradient$", None),  # only the score-space losses' lines
     ("X @ W.T", None, r"^\s*raw\s*(=|\+=)"),
     ("G.T @ X", None, r"grad_Wt\s*=|out\[\.\.\.\]\s*=|G\.sum\(|X\.T, G"),
     ("loss", None, r"G \*= scale|loss\.sum\(\)"),
-    ("update", r"(^|\.)(apply|decay_transition)$", None),
-    ("update", None, r"grad_Wt \+=|grad \+=|\(2 \* (self\.|objective\.)?alpha\)"),
+    ("update", r"(^|\.)(apply|affine_form)$", None),
+    ("update", None,
+     r"grad_Wt \+=|grad \+=|\(2 \* (self\.|objective\.)?alpha\)|"
+     r"change|rows \+="),
 ]
 
 

@@ -378,8 +378,9 @@ _REMEDY = (
 
 
 def _check_finite(value, params, where):
-    # A sum of squares is not finite when an entry is not (or is beyond
-    # 1e154, equally a divergence); it needs no temporary as large as params.
+    # A sum of squares is not finite when an entry is not (or is so large that
+    # its square overflows: equally a divergence); it needs no temporary as
+    # large as params.
     if not (np.isfinite(value) and np.isfinite(np.einsum("ij,ij->", params, params))):
         raise DivergenceError(
             f"The objective diverged to a non-finite value in {where}. " + _REMEDY
