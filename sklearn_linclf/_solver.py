@@ -411,22 +411,8 @@ def _blas_threads_for(X, batch_size, n_classes):
 
 
 def _take_rows(X, idx):
-    """``X[idx]`` for an ndarray or CSR matrix (faster than scipy's indexing)."""
-    if not issparse(X):
-        return np.take(X, idx, axis=0)
-    indptr = X.indptr
-    starts = indptr[idx]
-    lengths = indptr[idx + 1] - starts
-    new_indptr = np.zeros(idx.size + 1, dtype=indptr.dtype)
-    np.cumsum(lengths, out=new_indptr[1:])
-    # Entry i of the batch comes from X's entry i + (start of its row in X
-    # minus start of its row in the batch).
-    source = np.repeat(starts - new_indptr[:-1], lengths)
-    source += np.arange(source.size, dtype=source.dtype)
-    return type(X)(
-        (X.data[source], X.indices[source], new_indptr),
-        shape=(idx.size, X.shape[1]),
-    )
+    """``X[idx]``; for an ndarray through ``np.take``, which is faster."""
+    return X[idx] if issparse(X) else np.take(X, idx, axis=0)
 
 
 def run_epoch(
