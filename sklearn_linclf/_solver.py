@@ -207,6 +207,7 @@ class LazySparseStepper:
         self.Q = np.empty((self.max_pending + 1, dim, dim))
         self.Q[0] = np.eye(dim)
         self.pending = 0
+        self._map_lr = None  # step size of the cached update map
 
     def _catch_up(self, rows, last):
         """``rows`` (shape (m, dim, n_classes)) brought up to date, a new array."""
@@ -230,6 +231,21 @@ class LazySparseStepper:
         self.position[cols] = np.arange(cols.size, dtype=indices.dtype)
         return cols, self.position[indices]
 
+    def _update_map(self, lr):
+        """``(A, owes, weights)`` for a step of size ``lr``, kept while it lasts.
+
+        ``owes``: the touched rows store ``(p, v) + weights g`` and owe ``A``
+        (``weights = -lr A^-1 c``); otherwise ``A`` is applied to them now and
+        ``weights = -lr c``.
+        """
+        if lr != self._map_lr:
+            A, c = self.update_rule.affine_form(lr, self.objective.alpha)
+            owes = _safely_invertible(A)
+            weights = -lr * (np.linalg.solve(A, c) if owes else c)
+            self._map = A, owes, [float(w) for w in weights]
+            self._map_lr = lr
+        return self._map
+
     def step(self, X, y, sample_weight, weight_sum, lr):
         objective, state, table = self.objective, self.state, self.table
         if self.pending == self.max_pending:
@@ -245,18 +261,16 @@ class LazySparseStepper:
         # The touched rows become A (p, v) - lr c g. Rather than applying A
         # to them now, store (p, v) - lr A^-1 c g and let them owe this step's
         # A like the untouched rows do: the same result for one product less.
-        A, c = self.update_rule.affine_form(lr, objective.alpha)
+        A, owes, weights = self._update_map(lr)
         k = self.pending
-        if _safely_invertible(A):
-            weights = -lr * np.linalg.solve(A, c)
+        if owes:
             self.last[cols] = k
         else:
             rows = np.matmul(A.astype(rows.dtype), rows)
-            weights = -lr * c
             self.last[cols] = k + 1
         change = np.empty_like(rows)  # built contiguous: fewer strided passes
         for j, weight in enumerate(weights):
-            np.multiply(grad, float(weight), out=change[:, j])
+            np.multiply(grad, weight, out=change[:, j])
         rows += change
         table[cols] = rows
         if b is not None:
