@@ -19,9 +19,11 @@ set and estimator:
 import argparse
 import contextlib
 import cProfile
+import importlib
 import inspect
 import io
 import json
+import pkgutil
 import pstats
 import re
 import time
@@ -95,7 +97,11 @@ def epoch_time(cls, X, y, alpha, epochs=3, **params):
 def _profiled_functions():
     """Every function and method defined in the solver, objective and loss."""
     funcs = []
-    for module in (_solver, _objective, _loss):
+    solver_modules = [
+        importlib.import_module(f"{_solver.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(_solver.__path__)
+    ]
+    for module in (*solver_modules, _objective, _loss):
         for _, obj in inspect.getmembers(module):
             if inspect.isfunction(obj) and obj.__module__ == module.__name__:
                 funcs.append(obj)
@@ -218,15 +224,15 @@ def _library_thread_rule_disabled():
     sets the threshold to 0 for dense data, to show what two threads would do.
     """
     name = "_THREADED_PRODUCT_SIZE"
-    old = getattr(_solver, name, None)
+    old = getattr(_solver.loop, name, None)
     if old is None:
         yield False
         return
-    setattr(_solver, name, 0)
+    setattr(_solver.loop, name, 0)
     try:
         yield True
     finally:
-        setattr(_solver, name, old)
+        setattr(_solver.loop, name, old)
 
 
 SWEEP_ROWS = {"1": "1 thread", "2": "2 threads (library rule in force)",

@@ -6,12 +6,8 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_linclf import HingeClassifier, SoftmaxClassifier
-from sklearn_linclf._solver import (
-    LazySparseStepper,
-    MomentumUpdate,
-    _take_rows,
-    make_state,
-)
+from sklearn_linclf._solver import LazySparseStepper, MomentumUpdate, make_state
+from sklearn_linclf._solver.loop import _take_rows
 
 RULES = {
     "plain": MomentumUpdate(momentum=0.0),

@@ -1,0 +1,73 @@
+"""What the solver carries from one call to the next."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class SolverState:
+    """Everything that continues from one call to the next (partial_fit).
+
+    ``params`` is in the objective's solver layout, shape
+    ``(n_features + fit_intercept, n_classes)``.
+    """
+
+    params: np.ndarray
+    velocity: np.ndarray | None
+    t: int = 0
+    n_decays: int = 0
+    table: np.ndarray | None = None
+
+    def interleave(self):
+        """Parameters and velocity as one table of shape ``(n_rows, dim, n_classes)``.
+
+        ``table[:, 0]`` is ``params`` and ``table[:, 1]`` the velocity
+        (``dim = 2``); without momentum ``dim = 1`` and the table is a view of
+        ``params``. With momentum, ``params`` and ``velocity`` become views of
+        a new table (if they are not already) and stay so.
+        """
+        if self.velocity is None:
+            return self.params[:, None, :]
+        if self.table is None:
+            self.table = _table(self.params, self.velocity)
+            self.params, self.velocity = self.table[:, 0], self.table[:, 1]
+        return self.table
+
+
+def _table(params, velocity):
+    table = np.empty((params.shape[0], 2, params.shape[1]), dtype=params.dtype)
+    table[:, 0] = params
+    table[:, 1] = 0 if velocity is None else velocity
+    return table
+
+
+def make_state(
+    params, update_rule, *, velocity=None, t=0, n_decays=0, interleave=False
+):
+    """A :class:`SolverState` starting from ``params`` (and ``velocity``).
+
+    ``velocity`` defaults to zeros; there is none without momentum.
+    ``interleave=True`` (for sparse input) stores both in one new table (see
+    :meth:`SolverState.interleave`), copying the arrays given.
+    """
+    if update_rule.momentum == 0:
+        velocity = None
+    elif velocity is None and not interleave:
+        velocity = np.zeros_like(params)
+    if update_rule.momentum == 0 or not interleave:
+        return SolverState(params, velocity, t, n_decays)
+    table = _table(params, velocity)
+    return SolverState(table[:, 0], table[:, 1], t, n_decays, table)
+
+
+def zero_state(shape, dtype, update_rule, *, interleave=False):
+    """A :class:`SolverState` at all-zero parameters (and velocity).
+
+    Allocated in one piece: a wide model is not built twice.
+    """
+    if update_rule.momentum > 0 and interleave:
+        table = np.zeros((shape[0], 2, shape[1]), dtype=dtype)
+        return SolverState(table[:, 0], table[:, 1], table=table)
+    return make_state(np.zeros(shape, dtype=dtype), update_rule)
+
