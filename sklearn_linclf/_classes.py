@@ -27,17 +27,22 @@ _SHARED_PARAMETERS = """
     max_iter : int, default=1000
         Maximum number of epochs (passes over the data). Must be >= 1.
 
-    tol : float or None, default=1e-4
-        An epoch "improves" when the monitored quantity (training objective,
-        or validation accuracy with ``early_stopping``) beats the best so far
-        by more than ``tol``. ``None`` runs all ``max_iter`` epochs.
+    tol : float or None, default=1e-3
+        An epoch "improves" when the monitored quantity beats the best so far
+        by more than ``tol`` times its scale: the training objective by more
+        than ``tol`` times the objective of the all-zero model
+        (``log(n_classes)`` for the softmax, ``(n_classes - 1) * delta`` for
+        the hinge), or, with ``early_stopping``, the validation accuracy by
+        more than ``tol``. Both are scale-free: the rule stops when further
+        epochs no longer change the model materially, not when the objective
+        stops creeping down. ``None`` runs all ``max_iter`` epochs.
 
-    n_iter_no_change : int, default=5
+    n_iter_no_change : int, default=2
         Epochs without improvement before the step shrinks
         (``learning_rate="adaptive"``) or training stops (other schedules).
         The wait also spans at least 50 updates, so that on small data, where
-        an epoch is a single full-batch step, one oscillation of the momentum
-        does not end training.
+        an epoch holds few updates, one oscillation of the momentum does not
+        end training.
 
     learning_rate : {"adaptive", "constant", "invscaling"}, default="adaptive"
         Step-size schedule. ``"constant"``: ``learning_rate_init`` throughout.
@@ -49,18 +54,33 @@ _SHARED_PARAMETERS = """
         minibatch noise, which is what a fixed budget of epochs wants.
 
     learning_rate_init : float or "auto", default="auto"
-        Initial step size, > 0. ``"auto"`` derives it from the data's
-        (weighted) mean squared row norm ``m`` (plus 1 with an intercept):
-        ``1 / (m / 2 + 2 * alpha)`` for the softmax (the inverse of a bound on
-        its curvature), ``delta / (m + 2 * alpha * delta)`` for the hinge. This
-        makes the defaults work both on standardised features and on raw
-        [0, 1] pixels.
+        Step size of ``W``, > 0. ``"auto"`` derives it from the curvature a
+        minibatch update sees: ``lambda``, the largest eigenvalue of the
+        weighted Gram matrix ``X_bᵀ D X_b / sum(w_b)`` of a minibatch of the
+        centred features, estimated by a few power iterations on three random
+        batches (the Gram matrix is never formed; this costs a small fraction
+        of an epoch). The step is ``1 / (rho * lambda / 2 + 2 * alpha)`` for
+        the softmax (the inverse of a bound on its curvature) and ``delta /
+        (rho * lambda + 2 * alpha * delta)`` for the hinge, which has no
+        curvature: this step moves a margin by about ``delta``, the same
+        scale-free rule. ``rho``, between 1 and 2, measures how much the
+        intercept couples with the features. The intercept takes its own step,
+        ``2 / rho`` (softmax) or ``delta / rho`` (hinge), also with an explicit
+        ``learning_rate_init`` (then scaled alike). The features are centred
+        implicitly: the solver works with ``(X - mean) W^T + b'``, which has
+        the same minimiser but removes the mean direction from the curvature
+        (``X`` is not changed, and sparse ``X`` stays sparse).
 
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule, >= 0.
 
-    momentum : float, default=0.9
+    momentum : float or "auto", default="auto"
         Momentum of the updates, in [0, 1). 0 is plain gradient descent.
+        ``"auto"`` is 0.9 when an epoch holds fewer than 20 minibatches (small
+        data, where the descent is nearly deterministic and momentum speeds
+        it up) and 0 otherwise (many noisy minibatches, which momentum would
+        amplify; on sparse input it would also double the state each step
+        reads and writes).
 
     nesterovs_momentum : bool, default=True
         Use Nesterov's momentum instead of heavy-ball momentum.
@@ -188,12 +208,12 @@ class HingeClassifier(BaseMinibatchClassifier):
         fit_intercept=True,
         batch_size="auto",
         max_iter=1000,
-        tol=1e-4,
-        n_iter_no_change=5,
+        tol=1e-3,
+        n_iter_no_change=2,
         learning_rate="adaptive",
         learning_rate_init="auto",
         power_t=0.5,
-        momentum=0.9,
+        momentum="auto",
         nesterovs_momentum=True,
         early_stopping=False,
         validation_fraction=0.1,

@@ -44,17 +44,23 @@ class WestonWatkinsHinge:
     def __init__(self, delta=1.0):
         self.delta = delta
 
-    def default_step(self, mean_sq_norm, alpha):
-        """Initial step for ``learning_rate_init="auto"``.
+    def default_steps(self, curvature, alpha):
+        """Initial steps of ``W`` and ``b`` for ``learning_rate_init="auto"``.
 
-        The hinge has no curvature to bound, so the step is set by scale: one
-        step moves a typical margin by about ``delta``. The penalty's
-        curvature ``2 alpha`` bounds it too (a larger step makes the shrinkage
-        ``1 - 2 alpha step`` overshoot and diverge). Both keep the path for
-        ``(delta, alpha)`` exactly ``delta`` times the path for
+        ``curvature`` is the :class:`~sklearn_linclf._solver.Curvature` of the
+        minibatch Gram matrices. The hinge is piecewise linear: it has no
+        curvature to bound, so the step is set by scale instead. A step ``eta``
+        moves the scores of a batch by about ``eta * lambda * |G|``, with
+        ``lambda`` the largest eigenvalue of the batch's Gram matrix and
+        ``|G|`` of order 1; ``eta = delta / lambda`` makes one step move a
+        margin by about ``delta``, the distance between "violated" and
+        "satisfied" — the softmax's rule with ``1 / delta`` as the loss's
+        curvature. The penalty's curvature ``2 alpha`` bounds it too (a larger
+        step makes the shrinkage ``1 - 2 alpha eta`` overshoot). Both keep the
+        path for ``(delta, alpha)`` exactly ``delta`` times the path for
         ``(1, alpha * delta)``.
         """
-        return self.delta / (mean_sq_norm + 2 * alpha * self.delta)
+        return curvature.steps(1.0 / self.delta, alpha)
 
     def loss_gradient(self, y, raw, sample_weight=None):
         _check_shapes(y, raw)
@@ -82,16 +88,18 @@ class SoftmaxCrossEntropy:
     with ``p = softmax(s_i)``.
     """
 
-    def default_step(self, mean_sq_norm, alpha):
-        """Initial step for ``learning_rate_init="auto"``.
+    def default_steps(self, curvature, alpha):
+        """Initial steps of ``W`` and ``b`` for ``learning_rate_init="auto"``.
 
-        The Hessian of the mean loss with respect to ``(W, b)`` is bounded by
-        ``mean ||x_i||^2 / 2`` (+1 inside the norm with an intercept), plus
-        ``2 alpha`` from the penalty; the step is its inverse (with Nesterov
-        momentum this is still stable; on digits and standardised synthetic
-        data smaller fractions only slowed convergence).
+        The Hessian of the softmax cross-entropy with respect to the scores,
+        ``diag(p) - p p^T``, has eigenvalues at most ½, so the curvature of a
+        minibatch's mean loss along ``W`` is at most ``lambda / 2``, with
+        ``lambda`` the largest eigenvalue of the batch's Gram matrix
+        (``curvature.coef``), plus ``2 alpha`` from the penalty; along ``b`` at
+        most ½. Each step is the inverse of its bound (see
+        :meth:`~sklearn_linclf._solver.Curvature.steps`).
         """
-        return 1.0 / (0.5 * mean_sq_norm + 2 * alpha)
+        return curvature.steps(0.5, alpha)
 
     def loss_gradient(self, y, raw, sample_weight=None):
         _check_shapes(y, raw)

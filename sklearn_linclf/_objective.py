@@ -123,19 +123,29 @@ class LinearObjective:
         # einsum reads a strided view in place, where vdot would copy it.
         return float(self.alpha * np.einsum("ij,ij->", Wt, Wt))
 
-    def params_gradient(self, params, X, y, sample_weight, weight_sum):
+    def params_gradient(self, params, X, y, sample_weight, weight_sum, center=None):
         """Data term value and full gradient in the solver's ``params`` layout.
 
         The penalty's *value* is left out (the solver adds it once per epoch);
         its gradient ``2 alpha W`` is included.
+
+        With ``center`` (the feature means ``mu``, requires an intercept) the
+        parameters are read in centred coordinates: the scores are
+        ``(X - mu) W^T + b``, computed as ``X W^T + (b - mu W^T)`` so that ``X``
+        is never changed, and the gradient of ``W^T`` gets the rank-one term
+        ``-mu (1^T G)``. The minimiser is the same (``b_plain = b - mu W^T``).
         """
         Wt, b = self.split_params(params)
+        if center is not None:
+            b = b - center @ Wt
         grad = np.empty(params.shape, dtype=params.dtype)
         grad_Wt, grad_b = self.split_params(grad)
         value, _, g_b = self.data_term(
             Wt, b, X, y, sample_weight, weight_sum, out=grad_Wt
         )
         grad_Wt += (2 * self.alpha) * Wt
+        if center is not None:
+            grad_Wt -= np.multiply.outer(center, g_b)
         if grad_b is not None:
             grad_b[...] = g_b
         return value, grad

@@ -192,6 +192,15 @@ def test_one_sample_partial_fit_is_a_valid_update(Estimator):
     model = Estimator(random_state=0).partial_fit(X[:1], y[:1], classes=CLASSES)
     assert model.t_ == 1
     assert np.isfinite(model.coef_).all()
+    # The solver centres the features on the rows seen so far: one row alone
+    # is explained by the intercept, which now favours its label ...
+    assert np.any(model.intercept_ != 0)
+    assert model.predict(X[:1])[0] == y[0]
+    # ... and the next row of another label moves the coefficients too.
+    other = np.flatnonzero(y != y[0])[0]
+    model.partial_fit(X[other : other + 1], y[other : other + 1])
+    assert model.t_ == 2
+    assert np.isfinite(model.coef_).all()
     assert np.any(model.coef_ != 0)
 
 

@@ -48,6 +48,27 @@ def _reference_softmax_gradient(W, b, X, y, alpha):
     return G.T @ X + 2 * alpha * W, G.sum(axis=0)
 
 
+def _reference_step(W, b, vW, vb, X, y, *, alpha, lr, intercept_step, center, mu,
+                    nesterov=True):
+    """One full-batch step of the solver, written out.
+
+    The solver works in centred coordinates, ``(W, c = b + W center)``, where
+    the gradient of ``W`` at fixed ``c`` is ``gW - gb centerᵀ``, and steps the
+    intercept by ``lr * intercept_step``; the velocity is converted like the
+    parameters. Returns ``(W, b, vW, vb)`` in plain coordinates.
+    """
+    c, vc = b + W @ center, vb + vW @ center
+    gW, gb = _reference_softmax_gradient(W, b, X, y, alpha)
+    gW = gW - np.outer(gb, center)
+    lr_b = lr * intercept_step
+    vW, vc = mu * vW - lr * gW, mu * vc - lr_b * gb
+    if nesterov:
+        W, c = W + mu * vW - lr * gW, c + mu * vc - lr_b * gb
+    else:
+        W, c = W + vW, c + vc
+    return W, c - W @ center, vW, vc - vW @ center
+
+
 # ---------------------------------------------------------------------------
 # partial_fit semantics (no Dask needed)
 
@@ -57,7 +78,8 @@ def test_one_partial_fit_call_is_one_epoch_over_the_chunk(Estimator):
     X, y = _classification(300)
     params = dict(batch_size=64, random_state=0)
     streamed = Estimator(**params).partial_fit(X, y, classes=CLASSES)
-    one_epoch = Estimator(max_iter=1, tol=None, **params).fit(X, y)
+    # momentum="auto" is 0 for a stream of chunks, and 0.9 for fit on 300 rows.
+    one_epoch = Estimator(max_iter=1, tol=None, momentum=0.0, **params).fit(X, y)
 
     assert_allclose(streamed.coef_, one_epoch.coef_, rtol=1e-12, atol=1e-14)
     assert_allclose(streamed.intercept_, one_epoch.intercept_, rtol=1e-12, atol=1e-14)
@@ -96,13 +118,15 @@ def test_schedule_and_momentum_continue_across_calls(nesterov):
         for t, chunk in enumerate(chunks):
             if restart_each_call:
                 t, vW, vb = 0, np.zeros_like(W), np.zeros_like(b)
-            lr = eta0 / (t + 1) ** power_t
-            gW, gb = _reference_softmax_gradient(W, b, X[chunk], y[chunk], alpha)
-            vW, vb = mu * vW - lr * gW, mu * vb - lr * gb
-            if nesterov:
-                W, b = W + mu * vW - lr * gW, b + mu * vb - lr * gb
-            else:
-                W, b = W + vW, b + vb
+            W, b, vW, vb = _reference_step(
+                W, b, vW, vb, X[chunk], y[chunk],
+                alpha=alpha,
+                lr=eta0 / (t + 1) ** power_t,
+                intercept_step=clf._intercept_step,
+                center=X[: chunk.stop].mean(axis=0),  # the running mean
+                mu=mu,
+                nesterov=nesterov,
+            )
         return W, b
 
     W, b = replay(restart_each_call=False)
@@ -121,26 +145,36 @@ def test_auto_initial_step_is_set_by_the_first_chunk():
     alpha = 1e-3
     params = dict(alpha=alpha, batch_size=100, learning_rate="constant", momentum=0.0)
     clf = SoftmaxClassifier(**params).partial_fit(X[first], y[first], classes=CLASSES)
-    # From zero, one plain step is W1 = -eta0 * grad: read eta0 off it.
-    gW0, _ = _reference_softmax_gradient(
-        np.zeros((3, 5)), np.zeros(3), X[first], y[first], alpha
-    )
+    # From zero, one plain step is W1 = -eta0 * grad (the gradient at fixed
+    # centred intercept): read eta0 off it.
+    def first_gradient(X, y):
+        gW, gb = _reference_softmax_gradient(
+            np.zeros((3, 5)), np.zeros(3), X, y, alpha
+        )
+        return gW - np.outer(gb, X.mean(axis=0))
+
+    gW0 = first_gradient(X[first], y[first])
     eta0 = -(clf.coef_ / gW0).mean()
     assert_allclose(clf.coef_, -eta0 * gW0, rtol=1e-10)
 
     W1, b1 = clf.coef_.copy(), clf.intercept_.copy()
     clf.partial_fit(X_second, y[second])
-    gW1, gb1 = _reference_softmax_gradient(W1, b1, X_second, y[second], alpha)
-    assert_allclose(clf.coef_, W1 - eta0 * gW1, rtol=1e-10, atol=1e-13)
-    assert_allclose(clf.intercept_, b1 - eta0 * gb1, rtol=1e-10, atol=1e-13)
+    zero = np.zeros((3, 5)), np.zeros(3)
+    W2, b2, _, _ = _reference_step(
+        W1, b1, *zero, X_second, y[second],
+        alpha=alpha,
+        lr=eta0,
+        intercept_step=clf._intercept_step,
+        center=np.vstack([X[first], X_second]).mean(axis=0),
+        mu=0.0,
+    )
+    assert_allclose(clf.coef_, W2, rtol=1e-10, atol=1e-13)
+    assert_allclose(clf.intercept_, b2, rtol=1e-10, atol=1e-13)
 
     alone = SoftmaxClassifier(**params).partial_fit(
         X_second, y[second], classes=CLASSES
     )
-    gW0_second, _ = _reference_softmax_gradient(
-        np.zeros((3, 5)), np.zeros(3), X_second, y[second], alpha
-    )
-    eta0_second = -(alone.coef_ / gW0_second).mean()
+    eta0_second = -(alone.coef_ / first_gradient(X_second, y[second])).mean()
     assert eta0_second < eta0 / 4
 
 
@@ -244,8 +278,10 @@ def test_class_weight_dict_applies_to_each_chunk(Estimator):
     # each minibatch: a class weight counts even on a chunk that holds that
     # class alone (the second call's steps are ten times larger here).
     only_0 = y == 0
-    light = Estimator(class_weight={0: 1.0}, random_state=0)
-    heavy = Estimator(class_weight={0: 10.0}, random_state=0)
+    # (A fixed step: the auto step sits near the stability limit of the
+    # unweighted data, and ten times that on one class overshoots.)
+    light = Estimator(class_weight={0: 1.0}, learning_rate_init=0.05, random_state=0)
+    heavy = Estimator(class_weight={0: 10.0}, learning_rate_init=0.05, random_state=0)
     for clf in (light, heavy):
         clf.partial_fit(X[~only_0], y[~only_0], classes=CLASSES)
     assert_array_equal(light.coef_, heavy.coef_)

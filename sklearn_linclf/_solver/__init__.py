@@ -21,10 +21,12 @@ separate:
 from .loop import DivergenceError, SolverResult, run_epoch, solve
 from .sparse import LazySparseStepper
 from .state import SolverState, make_state, zero_state
-from .steps import make_schedule
+from .steps import Curvature, estimate_curvature, make_schedule
 from .updates import MomentumUpdate
 
 __all__ = [
+    "Curvature",
+    "estimate_curvature",
     "DivergenceError",
     "LazySparseStepper",
     "MomentumUpdate",

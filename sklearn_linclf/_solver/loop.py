@@ -202,11 +202,17 @@ def solve(
     updates_per_epoch = -(-X.shape[0] // batch_size)
     patience = max(n_iter_no_change, -(-MIN_PLATEAU_UPDATES // updates_per_epoch))
     best = np.inf  # of the monitored quantity, as a value to minimise
+    # tol is relative: to the all-zero model's objective (the problem's own
+    # scale: log(n_classes) for the softmax, (n_classes - 1) delta for the
+    # hinge), or an accuracy's change.
+    zero_value = objective.zero_model_value(state.params.shape[1])
+    tol_scale = 1.0 if validation is not None else zero_value
     best_coef = None
     no_improvement = 0
     start = time.perf_counter()
     # Overflow while diverging is reported after the epoch, as an error, not
     # as a stream of RuntimeWarnings.
+    state.centre()
     with (
         _blas_threads_for(X, batch_size, state.params.shape[1]),
         np.errstate(over="ignore", invalid="ignore"),
@@ -230,7 +236,9 @@ def solve(
             result.loss_curve.append(loss)
             result.best_loss = min(result.best_loss, loss)
             if validation is not None:
+                state.centre(-1)  # validation scores with the plain intercept
                 score = validation(state.params)
+                state.centre()
                 result.validation_scores.append(score)
                 monitored = -score
             else:
@@ -243,7 +251,7 @@ def solve(
                 if validation is not None:
                     msg += f", validation score = {score:.6g}"
                 print(f"{msg}, time = {time.perf_counter() - start:.3f}s")
-            improved_by_tol = tol is not None and monitored < best - tol
+            improved_by_tol = tol is not None and monitored < best - tol * tol_scale
             if monitored < best:
                 best = monitored
                 if validation is None:
@@ -262,10 +270,12 @@ def solve(
                     continue
                 result.converged = True
                 break
+    if best_coef is not None:
+        state.params[...] = best_coef
+    state.centre(-1)
     # A finite objective can still have run away. The all-zero model bounds
     # the minimum from above, so ending above twice its objective means the
     # steps were too large, not that the data is hard.
-    zero_value = objective.zero_model_value(state.params.shape[1])
     if result.loss_curve[-1] > 2 * zero_value:
         raise DivergenceError(
             f"The objective ran away: {result.loss_curve[-1]:.4g} after "
@@ -274,5 +284,4 @@ def solve(
         )
     if best_coef is not None:
         result.best_validation_score = -best
-        state.params[...] = best_coef
     return result

@@ -31,6 +31,14 @@ class LazySparseStepper:
     from ``state.table`` (shape ``(n_rows, 2, n_classes)``, see
     :meth:`SolverState.interleave`): one random access per touched feature
     instead of two, which is what dominates on wide data.
+
+    With centred features (``state.center``, the means ``mu``), every row's
+    gradient also holds ``-mu_j s`` with ``s = 1^T G`` (one vector of
+    ``n_classes`` per step): the map of an absent row becomes affine, and its
+    catch-up is ``Q[l] (p, v) + mu_j R[l]``, where ``R[l]`` sums what the steps
+    since ``l`` added, each carried forward by the later maps. The centred
+    scores need ``mu W^T`` over all rows; it is kept up to date in O(touched
+    rows) per step (the update is linear) and recomputed at every refresh.
     """
 
     max_pending = 1024
@@ -49,13 +57,29 @@ class LazySparseStepper:
         # Q[l] for l <= pending, as (dim, dim) matrices acting on (p, v).
         self.Q = np.empty((self.max_pending + 1, dim, dim))
         self.Q[0] = np.eye(dim)
+        self.center = state.center
+        if self.center is not None:
+            n_classes = self.table.shape[2]
+            self.R = np.zeros((self.max_pending + 1, dim, n_classes))
+            self.center_sq = float(self.center @ self.center)
+            self._refresh_center_scores()
         self.pending = 0
         self._map_lr = None  # step size of the cached update map
 
-    def _catch_up(self, rows, last):
+    def _refresh_center_scores(self):
+        """``mu_scores = mu^T (p, v)`` summed over the feature rows, shape (dim, k)."""
+        n = self.last.size
+        self.mu_scores = np.einsum("j,jdk->dk", self.center, self.table[:n])
+
+    def _catch_up(self, rows, last, cols):
         """``rows`` (shape (m, dim, n_classes)) brought up to date, a new array."""
         Q = self.Q[last].astype(rows.dtype, copy=False)
-        return np.matmul(Q, rows)
+        out = np.matmul(Q, rows)
+        if self.center is not None:
+            R = self.R[last].astype(rows.dtype, copy=False)
+            R *= self.center[cols, None, None]
+            out += R
+        return out
 
     def _compact(self, indices):
         """Sorted distinct ``indices`` and the position of each entry among them.
@@ -79,13 +103,14 @@ class LazySparseStepper:
 
         ``owes``: the touched rows store ``(p, v) + weights g`` and owe ``A``
         (``weights = -lr A^-1 c``); otherwise ``A`` is applied to them now and
-        ``weights = -lr c``.
+        ``weights = -lr c``. The last entry is ``lr c``, the map's weights of
+        ``-g``.
         """
         if lr != self._map_lr:
             A, c = self.update_rule.affine_form(lr, self.objective.alpha)
             owes = _safely_invertible(A)
             weights = -lr * (np.linalg.solve(A, c) if owes else c)
-            self._map = A, owes, [float(w) for w in weights]
+            self._map = A, owes, [float(w) for w in weights], lr * c
             self._map_lr = lr
         return self._map
 
@@ -96,21 +121,43 @@ class LazySparseStepper:
         # Compact the batch to the columns it touches.
         cols, inverse = self._compact(X.indices)
         X_c = type(X)((X.data, inverse, X.indptr), shape=(X.shape[0], cols.size))
-        rows = self._catch_up(np.take(table, cols, axis=0), self.last[cols])
+        rows = self._catch_up(
+            np.take(table, cols, axis=0), self.last[cols], cols
+        )
         _, b = objective.split_params(state.params)
+        centred = self.center is not None
         value, grad, grad_b = objective.data_term(
-            rows[:, 0], b, X_c, y, sample_weight, weight_sum
+            rows[:, 0],
+            b - self.mu_scores[0] if centred else b,
+            X_c,
+            y,
+            sample_weight,
+            weight_sum,
         )
         # The touched rows become A (p, v) - lr c g. Rather than applying A
         # to them now, store (p, v) - lr A^-1 c g and let them owe this step's
         # A like the untouched rows do: the same result for one product less.
-        A, owes, weights = self._update_map(lr)
+        A, owes, weights, lr_c = self._update_map(lr)
         k = self.pending
+        if centred:
+            # This step's centring term, mu_j lr c s for every row j: carried
+            # by R for the rows that owe the step, added now to the others.
+            offset = np.multiply.outer(lr_c, grad_b)
+            self.mu_scores = (
+                A @ self.mu_scores
+                - np.multiply.outer(lr_c, self.center[cols] @ grad)
+                + self.center_sq * offset
+            )
+            np.matmul(A, self.R[: k + 1], out=self.R[: k + 1])
+            self.R[: k + 1] += offset
+            self.R[k + 1] = 0.0
         if owes:
             self.last[cols] = k
         else:
             rows = np.matmul(A.astype(rows.dtype), rows)
             self.last[cols] = k + 1
+            if centred:
+                rows += self.center[cols, None, None] * offset.astype(rows.dtype)
         change = np.empty_like(rows)  # built contiguous: fewer strided passes
         for j, weight in enumerate(weights):
             np.multiply(grad, weight, out=change[:, j])
@@ -118,7 +165,7 @@ class LazySparseStepper:
         table[cols] = rows
         if b is not None:
             v_b = None if state.velocity is None else state.velocity[-1]
-            self.update_rule.apply(b, grad_b, v_b, lr)
+            self.update_rule.apply(b, grad_b * state.intercept_step, v_b, lr)
         # Every row not up to date now owes this step's A (Q[k] becomes A).
         np.matmul(A, self.Q[: k + 1], out=self.Q[: k + 1])
         self.Q[k + 1] = np.eye(A.shape[0])
@@ -133,8 +180,13 @@ class LazySparseStepper:
         n_rows = self.last.size  # the intercept row, if any, is never pending
         for start in range(0, n_rows, self.finish_chunk):
             rows = slice(start, min(start + self.finish_chunk, n_rows))
-            table[rows] = self._catch_up(table[rows], self.last[rows])
+            table[rows] = self._catch_up(
+                table[rows], self.last[rows], np.arange(rows.start, rows.stop)
+            )
         self.last[:] = 0
         self.Q[0] = np.eye(self.Q.shape[1])
+        if self.center is not None:
+            self.R[0] = 0.0
+            self._refresh_center_scores()  # no drift of rounding errors
         self.pending = 0
 

@@ -11,6 +11,12 @@ class SolverState:
 
     ``params`` is in the objective's solver layout, shape
     ``(n_features + fit_intercept, n_classes)``.
+
+    Two constants of the problem condition it without changing its minimiser:
+    ``center`` (the feature means ``mu``, or None), in which case ``params``
+    holds the intercept of the centred features, ``b + mu W^T``, while the
+    solver runs (see :meth:`centre`), and ``intercept_step``, the step of the
+    intercept relative to that of ``W`` (a diagonal preconditioner).
     """
 
     params: np.ndarray
@@ -18,6 +24,21 @@ class SolverState:
     t: int = 0
     n_decays: int = 0
     table: np.ndarray | None = None
+    center: np.ndarray | None = None
+    intercept_step: float = 1.0
+
+    def centre(self, sign=1):
+        """Move the intercept row to centred coordinates (``sign=-1``: back).
+
+        ``b <- b + sign * mu W^T`` for the parameters, and likewise for the
+        velocity, which is the difference of two parameter vectors. Exact up
+        to rounding: a stored model keeps the plain intercept.
+        """
+        if self.center is None:
+            return
+        for array in (self.params, self.velocity):
+            if array is not None:
+                array[-1] += sign * (self.center @ array[:-1])
 
     def interleave(self):
         """Parameters and velocity as one table of shape ``(n_rows, dim, n_classes)``.
