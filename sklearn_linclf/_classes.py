@@ -49,7 +49,7 @@ _SHARED_PARAMETERS = """
         ``"invscaling"``: ``learning_rate_init / (t + 1) ** power_t`` with
         ``t`` the number of updates. ``"adaptive"``: constant until
         ``n_iter_no_change`` epochs fail to improve, then divided by 5; after
-        five such divisions training stops. The default needs no tuning: the
+        three such divisions training stops. The default needs no tuning: the
         constant phase makes fast progress and each division shrinks the
         minibatch noise, which is what a fixed budget of epochs wants.
 

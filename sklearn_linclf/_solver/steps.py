@@ -45,7 +45,7 @@ class AdaptiveSchedule:
 
     decays_on_plateau = True
 
-    def __init__(self, eta0, factor=5.0, max_decays=5):
+    def __init__(self, eta0, factor=5.0, max_decays=3):
         self.eta0 = eta0
         self.factor = factor
         self.max_decays = max_decays
