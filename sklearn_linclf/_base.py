@@ -442,6 +442,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             schedule=make_schedule(self.learning_rate, eta0, self.power_t),
             validation=validation,
             verbose=self.verbose,
+            deterministic=True,
         )
 
         self.classes_ = classes

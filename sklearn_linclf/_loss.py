@@ -41,6 +41,8 @@ class WestonWatkinsHinge:
         The margin, strictly positive.
     """
 
+    piecewise_linear = True
+
     def __init__(self, delta=1.0):
         self.delta = delta
 
@@ -80,13 +82,93 @@ class WestonWatkinsHinge:
         return loss, grad
 
 
+class SmoothedHinge:
+    """Weston–Watkins hinge with every ``max(0, z)`` smoothed, for full batches.
+
+    ``L_i = sum_{j != y_i} h(s_j - s_{y_i} + delta)`` with the Huber-type
+    function of width ``mu = smoothing``::
+
+        h(z) = 0                        z <= -mu/2
+             = (z + mu/2)^2 / (2 mu)    |z| < mu/2
+             = z                        z >= mu/2
+
+    It is ``max_{u in [0, 1]} (u q - mu u^2 / 2)`` with ``q = z + mu/2``
+    (Nesterov's smoothing of ``max(0, z)``, shifted to be symmetric about the
+    kink), convex with a derivative ``u = clip(q / mu, 0, 1)`` that is
+    ``1/mu``-Lipschitz, and::
+
+        0 <= h(z) - max(0, z) <= mu / 8
+
+    so each sample's loss, and the objective (the data term is a weighted
+    mean), lies between the true hinge's and ``(n_classes - 1) * mu / 8``
+    above it (:meth:`max_excess`). Outside ``|z| < mu/2`` it *is* the hinge.
+    The same interface as the losses of :mod:`sklearn_linclf._loss`.
+
+    Parameters
+    ----------
+    delta : float, default=1.0
+        The margin, strictly positive.
+    smoothing : float, default=1.0
+        The width ``mu`` of the smoothed region, strictly positive; as ``mu``
+        goes to 0 the loss tends to the Weston–Watkins hinge.
+    """
+
+    def __init__(self, delta=1.0, smoothing=1.0):
+        self.delta = delta
+        self.smoothing = smoothing
+
+    def max_excess(self, n_classes):
+        """Largest amount by which the smoothed objective exceeds the true one."""
+        return (n_classes - 1) * self.smoothing / 8
+
+    def default_steps(self, curvature, alpha):
+        """Initial steps of ``W`` and ``b``, as the losses of :mod:`._loss` give.
+
+        ``curvature`` is a :class:`~sklearn_linclf._solver.Curvature`. The
+        smoothed hinge's curvature in score space is ``1 / mu`` per margin
+        inside its band (the Hessian of ``L_i`` is at most ``n_classes / mu``
+        when all are); taking ``1 / mu`` is the hinge's own rule (``1 /
+        delta``) at ``mu = delta``. A backtracking solver shrinks or grows the
+        step from there, so only its order of magnitude matters.
+        """
+        return curvature.steps(1.0 / self.smoothing, alpha)
+
+    def loss_gradient(self, y, raw, sample_weight=None):
+        _check_shapes(y, raw)
+        mu = float(self.smoothing)
+        rows = np.arange(raw.shape[0])
+        with np.errstate(over="ignore"):  # near float max: inf is correct
+            q = raw - raw[rows, y][:, None]
+        q += self.delta + 0.5 * mu
+        # The true class is no hinge: q = 0 gives u = 0 and no loss.
+        q[rows, y] = 0
+        # Below the band h = 0: q clipped to 0 gives it (and no inf * 0).
+        np.maximum(q, 0, out=q)
+        u = np.minimum(q, mu)
+        u *= 1 / mu
+        # h = u q - mu u^2 / 2 = u (q - mu u / 2), in place in q.
+        q -= (0.5 * mu) * u
+        q *= u
+        loss = q.sum(axis=1)
+        grad = u
+        grad[rows, y] = -grad.sum(axis=1)
+        if sample_weight is not None:
+            loss *= sample_weight
+            grad *= sample_weight[:, None]
+        return loss, grad
+
+
 class SoftmaxCrossEntropy:
     """Multinomial logistic loss (softmax cross-entropy).
+
+    Smooth: its Hessian in score space is bounded (see :meth:`default_steps`).
 
     ``L_i = -s_{y_i} + log sum_j exp(s_j)``, evaluated after subtracting the row
     maximum so that no ``exp`` overflows; the gradient is ``p - onehot(y_i)``
     with ``p = softmax(s_i)``.
     """
+
+    piecewise_linear = False
 
     def default_steps(self, curvature, alpha):
         """Initial steps of ``W`` and ``b`` for ``learning_rate_init="auto"``.
