@@ -20,12 +20,12 @@ _SHARED_PARAMETERS = """
     batch_size : int or "auto", default="auto"
         Rows per minibatch. ``"auto"`` is ``min(256, n_samples)``: large
         enough for efficient matrix products and several updates per epoch on
-        mid-sized data. When a batch covers all rows, ``fit`` (with the
-        ``"adaptive"`` schedule and no ``early_stopping``) minimises the exact
-        objective by accelerated gradient descent with a backtracking step and
-        adaptive restart, which converges linearly; the hinge through smoothed
-        hinges of narrowing width. There an integer sample weight equals
-        repeating the row exactly.
+        mid-sized data. When a batch covers all rows, the softmax's ``fit``
+        (with the ``"adaptive"`` schedule and no ``early_stopping``)
+        minimises the exact objective by accelerated gradient descent with a
+        backtracking step and adaptive restart, which converges linearly; the
+        hinge, not smooth, takes full-batch gradient steps. Either way an
+        integer sample weight equals repeating the row exactly.
 
     max_iter : int, default=1000
         Maximum number of epochs (passes over the data). Must be >= 1.
@@ -39,8 +39,9 @@ _SHARED_PARAMETERS = """
         more than ``tol``. Both are scale-free: the rule stops when further
         epochs no longer change the model materially, not when the objective
         stops creeping down. ``None`` runs all ``max_iter`` epochs. When a
-        batch covers the data (``fit`` only), the problem is deterministic
-        and an accelerated full-batch method replaces the epochs: it stops
+        batch covers the data (softmax ``fit`` only), the problem is
+        deterministic and an accelerated full-batch method replaces the
+        epochs: it stops
         when a further gradient step would lower the objective by less than
         ``tol / 1000`` of it (``max_iter`` then counts its iterations).
 
