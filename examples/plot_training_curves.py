@@ -60,7 +60,7 @@ def suboptimality(clf):
 # ``"invscaling"`` keeps shrinking the step with the number of updates;
 # ``"adaptive"`` keeps the step until the objective stops improving by
 # ``tol`` for ``n_iter_no_change`` epochs, then divides it by 5 (the drops in
-# its curve), and stops after the fifth division. The first two run all
+# its curve), and stops after the third division. The first two run all
 # ``max_iter`` epochs (``tol=None``).
 common = dict(alpha=alpha, batch_size=64, random_state=0, max_iter=80)
 schedules = {

@@ -2,20 +2,27 @@
 
 The solver only needs a :class:`~sklearn_linclf._objective.LinearObjective`
 (any score-space loss lifted to the coefficients). Its pieces are small and
-separate:
+separate, one module each:
 
-- a *schedule* maps the update count ``t`` (and, for ``"adaptive"``, the number
-  of plateaus seen) to a step size. Steps are counted in updates or epochs,
-  never in samples, so that a full batch of weighted rows takes exactly the
-  same path as a full batch of repeated rows;
-- an *update rule* turns a gradient into an in-place change of the
-  parameters (plain, heavy-ball momentum or Nesterov momentum);
-- a *stepper* applies one minibatch update: to all parameters (dense ``X``)
-  or, for sparse ``X``, only to the rows of the features the batch touches,
-  the others being caught up lazily and exactly;
-- :func:`run_epoch` makes one pass over shuffled *indices* (the data is never
-  shuffled or copied as a whole);
-- :func:`solve` repeats epochs and decides when to stop.
+- :mod:`.steps`: step-size rules. A *schedule* maps the update count ``t``
+  (and, for ``"adaptive"``, the number of plateaus seen) to a step size;
+  steps are counted in updates or epochs, never in samples, so that a full
+  batch of weighted rows takes exactly the same path as a full batch of
+  repeated rows. :func:`estimate_curvature` gives the automatic steps from
+  the curvature of minibatches of the (centred) data;
+- :mod:`.updates`: an *update rule* turns a gradient into an in-place change
+  of the parameters (plain, heavy-ball momentum or Nesterov momentum);
+- :mod:`.dense` and :mod:`.sparse`: a *stepper* applies one minibatch update,
+  to all parameters (dense ``X``) or, for sparse ``X``, only to the rows of
+  the features the batch touches, the others being caught up lazily and
+  exactly;
+- :mod:`.state`: what continues from one call to the next, and the implicit
+  centring of the features;
+- :mod:`.loop`: :func:`run_epoch` makes one pass over shuffled *indices* (the
+  data is never shuffled or copied as a whole); :func:`solve` repeats epochs
+  and decides when to stop;
+- :mod:`.full_batch`: accelerated gradient descent for a batch that covers
+  the data (:func:`solve_full_batch` in :mod:`.loop` applies it).
 """
 
 from .loop import DivergenceError, SolverResult, run_epoch, solve
