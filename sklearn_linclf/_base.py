@@ -184,7 +184,8 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         ``learning_rate_init``, or with ``"auto"`` the inverse of the curvature
         a minibatch update sees (see :func:`._solver.estimate_curvature`).
         """
-        if not np.isfinite(row_norms(X, squared=True).sum()):
+        sq_norms = row_norms(X, squared=True)
+        if not np.isfinite(sq_norms.sum()):
             raise ValueError(
                 "The squared norms of the rows of X overflow float64; scale the "
                 "features (for example with StandardScaler)."
@@ -201,9 +202,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             # curvature to measure. Fall back on one step for W and b from the
             # bound ``mean ||(x, 1)||^2`` on the curvature of any row, which
             # stays safe whatever rows come later.
-            mean_sq_norm = float(
-                np.average(row_norms(X, squared=True), weights=sample_weight)
-            )
+            mean_sq_norm = float(np.average(sq_norms, weights=sample_weight))
             curvature = Curvature(mean_sq_norm + float(self.fit_intercept))
             step_W, _ = self._get_loss().default_steps(curvature, self.alpha)
             step_b = step_W
