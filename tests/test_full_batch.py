@@ -11,10 +11,10 @@ import tracemalloc
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from scipy.optimize import Bounds, minimize
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
+from test_estimators import _hinge_qp as _hinge_qp_coef
 from threadpoolctl import threadpool_limits
 
 from sklearn_linclf._loss import SmoothedHinge, SoftmaxCrossEntropy, WestonWatkinsHinge
@@ -339,45 +339,11 @@ def test_smoothed_hinge_keeps_float32():
 
 
 def _hinge_qp(X, y, n_classes, alpha, delta):
-    """Minimum of the Weston–Watkins objective, a QP in ``(W, b, xi)`` (SLSQP).
-
-    minimise ``mean_i sum_{j != y_i} xi_ij + alpha ||W||^2`` subject to
-    ``xi_ij >= s_ij - s_iy_i + delta`` and ``xi_ij >= 0``.
-    """
-    n, d = X.shape
-    k = n_classes
-    n_wb = k * d + k
-    rows, cols = np.nonzero(np.arange(k)[None, :] != y[:, None])
-    m = rows.size
-    A = np.zeros((m, n_wb + m))  # A z >= delta
-    for r, (i, j) in enumerate(zip(rows, cols, strict=True)):
-        A[r, y[i] * d : (y[i] + 1) * d] += X[i]
-        A[r, j * d : (j + 1) * d] -= X[i]
-        A[r, k * d + y[i]] += 1
-        A[r, k * d + j] -= 1
-        A[r, n_wb + r] = 1
-    c = np.r_[np.zeros(n_wb), np.full(m, 1 / n)]
-
-    def fun(z):
-        W = z[: k * d]
-        grad = c.copy()
-        grad[: k * d] += 2 * alpha * W
-        return c @ z + alpha * (W @ W), grad
-
-    with threadpool_limits(1):
-        result = minimize(
-            fun,
-            np.r_[np.zeros(n_wb), np.full(m, delta)],  # feasible
-            jac=True,
-            method="SLSQP",
-            bounds=Bounds(np.r_[np.full(n_wb, -np.inf), np.zeros(m)], np.inf),
-            constraints=[
-                {"type": "ineq", "fun": lambda z: A @ z - delta, "jac": lambda z: A}
-            ],
-            options={"maxiter": 1000, "ftol": 1e-13},
-        )
-    assert result.success, result.message
-    return result.fun
+    """Minimum of the Weston–Watkins objective, from the SLSQP reference QP."""
+    weights = np.ones(len(y))
+    coef = _hinge_qp_coef(X, y, n_classes, alpha, delta, weights)
+    objective = LinearObjective(WestonWatkinsHinge(delta), alpha, True)
+    return objective.value(coef, X, y, weights)
 
 
 @pytest.mark.parametrize("alpha", [1e-3, 1e-2])
