@@ -192,9 +192,11 @@ def solve(
 
     Monitored quantity: ``validation(params)`` (a score, higher is better) when
     given, else the training objective of the epoch. "Not improving" means not
-    better than the best so far by more than ``tol`` for ``n_iter_no_change``
-    epochs in a row (and for at least ``MIN_PLATEAU_UPDATES`` updates); an
-    adaptive schedule then shrinks its step, any other schedule stops.
+    better than the best so far by more than ``tol`` times the quantity's
+    scale (the all-zero model's objective, or 1 for a validation score) for
+    ``n_iter_no_change`` epochs in a row (and for at least
+    ``MIN_PLATEAU_UPDATES`` updates); an adaptive schedule then shrinks its
+    step, any other schedule stops.
     ``tol=None`` never stops early. With ``validation`` the coefficients of
     the best validation score are restored at the end.
 
@@ -343,35 +345,36 @@ def solve_full_batch(
 
     No minibatch noise: accelerated gradient descent with a backtracking step
     and adaptive restart (:func:`.full_batch.accelerated_descent`), which
-    converges linearly, instead of plateau-driven step decays. For smooth
-    losses (the softmax): the hinge stays on the minibatch path (see
-    :func:`solve`). ``step`` is the first step tried
-    (the automatic minibatch step of ``W``; the search adapts it), ``max_iter``
-    counts iterations (each evaluates the objective and gradient once or
-    twice, about an epoch each), and ``tol`` is the relative gain a gradient
-    step would still make, times ``FULL_BATCH_TOL_FACTOR`` (see
-    :func:`.full_batch.accelerated_descent`); ``tol=None`` runs all
-    ``max_iter`` iterations. The parameters are
-    centred (``state.center``) while it runs. ``loss_curve_`` gets the
-    objective after every iteration.
+    converges linearly, instead of plateau-driven step decays; for smooth
+    losses only (the hinge stays on the minibatch path, see :func:`solve`).
+    ``step`` is the first step tried (the automatic minibatch step of ``W``;
+    the search adapts it), ``max_iter`` counts iterations (each evaluates the
+    objective and gradient once or twice, about an epoch each), and ``tol``
+    times ``FULL_BATCH_TOL_FACTOR`` bounds the relative gain a further
+    gradient step would make (see :func:`.full_batch.accelerated_descent`);
+    ``tol=None`` runs all ``max_iter`` iterations. The parameters are centred
+    (``state.center``) while it runs. ``loss_curve_`` gets the objective
+    after every iteration.
     """
     result = SolverResult()
     weight_sum = float(sample_weight.sum())
     tol = 0.0 if tol is None else FULL_BATCH_TOL_FACTOR * tol
     start = time.perf_counter()
 
-    def value_grad_of(loss_objective):
-        def value_grad(params):
-            value, grad = loss_objective.params_gradient(
-                params, X, y, sample_weight, weight_sum, center=state.center
-            )
-            Wt, _ = loss_objective.split_params(params)
-            return value + loss_objective.penalty(Wt), grad
-
-        return value_grad
+    def value_grad(params):
+        value, grad = objective.params_gradient(
+            params, X, y, sample_weight, weight_sum, center=state.center
+        )
+        return value + objective.penalty(objective.split_params(params)[0]), grad
 
     def callback(iteration, value):
-        _check_finite(value, state.params, pass_label(iteration))
+        # The iterate lives in the method's own buffers until it returns; a
+        # non-finite entry there makes the value non-finite.
+        if not np.isfinite(value):
+            raise DivergenceError(
+                f"The objective diverged to a non-finite value in "
+                f"{pass_label(iteration)}. " + _REMEDY
+            )
         result.loss_curve.append(value)
         result.best_loss = min(result.best_loss, value)
         if verbose:
@@ -386,7 +389,7 @@ def solve_full_batch(
         np.errstate(over="ignore", invalid="ignore"),
     ):
         n_iter, converged = accelerated_descent(
-            value_grad_of(objective),
+            value_grad,
             state.params,
             step=step,
             max_iter=max_iter,
