@@ -42,6 +42,7 @@ class WestonWatkinsHinge:
     """
 
     piecewise_linear = True
+    kind = "hinge"  # the compiled kernels' name for this loss
 
     def __init__(self, delta=1.0):
         self.delta = delta
@@ -169,6 +170,7 @@ class SoftmaxCrossEntropy:
     """
 
     piecewise_linear = False
+    kind = "softmax"  # the compiled kernels' name for this loss
 
     def default_steps(self, curvature, alpha):
         """Initial steps of ``W`` and ``b`` for ``learning_rate_init="auto"``.

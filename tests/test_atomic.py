@@ -21,6 +21,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_linclf import HingeClassifier, SoftmaxClassifier
+from sklearn_linclf._solver import loop
 
 ESTIMATORS = [HingeClassifier, SoftmaxClassifier]
 CLASSES = [0, 1, 2]
@@ -76,6 +77,21 @@ def inject_failure(monkeypatch, model, fail_at, error):
         lambda: FailingLoss(make_loss(model), calls, fail_at, error),
         raising=False,
     )
+    # The compiled sparse epoch evaluates the loss in C, once per minibatch:
+    # if one of its batches is the failing one, the epoch runs (changing the
+    # solver's state) and then fails.
+    sparse_epoch = loop.sparse_epoch
+
+    def failing_sparse_epoch(*args, **kwargs):
+        starts = args[7]
+        result = sparse_epoch(*args, **kwargs)
+        if calls[0] < fail_at <= calls[0] + starts.size:
+            calls[0] = fail_at
+            raise error
+        calls[0] += starts.size
+        return result
+
+    monkeypatch.setattr(loop, "sparse_epoch", failing_sparse_epoch)
     return calls
 
 

@@ -7,11 +7,11 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from sklearn_linclf import HingeClassifier, SoftmaxClassifier
 from sklearn_linclf._solver import (
-    LazySparseStepper,
     MomentumUpdate,
     estimate_curvature,
     make_state,
 )
+from sklearn_linclf._solver import sparse as sparse_module
 from sklearn_linclf._solver.loop import _take_rows
 
 RULES = {
@@ -61,7 +61,7 @@ def test_lazy_sparse_updates_equal_dense(
     # Every update rule, the explicit path (a tiny momentum makes the update
     # map nearly singular), the catch-up of all rows when Q fills, and a step
     # that changes at every update.
-    monkeypatch.setattr(LazySparseStepper, "max_pending", max_pending)
+    monkeypatch.setattr(sparse_module, "MAX_PENDING", max_pending)
     X, y = _sparse_problem()
     params = dict(
         alpha=0.01,
@@ -123,20 +123,6 @@ def test_take_rows_equals_fancy_indexing(fmt):
     assert type(got) is type(X)
     got = got if isinstance(got, np.ndarray) else got.toarray()
     assert_array_equal(got, dense[idx])
-
-
-def test_compact_equals_unique_with_inverse():
-    X, y = _sparse_problem()
-    X = sp.csr_matrix(X)
-    state = make_state(np.zeros((X.shape[1] + 1, 3)), MomentumUpdate())
-    stepper = LazySparseStepper(
-        SoftmaxClassifier()._objective(), MomentumUpdate(), state
-    )
-    for indices in [X.indices, X[:10].indices, X[5:6].indices]:
-        cols, inverse = stepper._compact(indices)
-        expected_cols, expected_inverse = np.unique(indices, return_inverse=True)
-        assert_array_equal(cols, expected_cols)
-        assert_array_equal(inverse, expected_inverse)
 
 
 def _exact_curvature(X, w, center):

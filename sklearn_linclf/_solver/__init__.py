@@ -15,7 +15,7 @@ separate, one module each:
 - :mod:`.dense` and :mod:`.sparse`: a *stepper* applies one minibatch update,
   to all parameters (dense ``X``) or, for sparse ``X``, only to the rows of
   the features the batch touches, the others being caught up lazily and
-  exactly;
+  exactly (a compiled epoch, :mod:`._sparse_kernel`);
 - :mod:`.state`: what continues from one call to the next, and the implicit
   centring of the features;
 - :mod:`.loop`: :func:`run_epoch` makes one pass over shuffled *indices* (the
@@ -26,7 +26,7 @@ separate, one module each:
 """
 
 from .loop import DivergenceError, SolverResult, run_epoch, solve
-from .sparse import LazySparseStepper
+from .sparse import sparse_epoch
 from .state import SolverState, make_state, zero_state
 from .steps import Curvature, estimate_curvature, make_schedule
 from .updates import MomentumUpdate
@@ -35,7 +35,6 @@ __all__ = [
     "Curvature",
     "estimate_curvature",
     "DivergenceError",
-    "LazySparseStepper",
     "MomentumUpdate",
     "SolverResult",
     "SolverState",
@@ -43,5 +42,6 @@ __all__ = [
     "make_state",
     "run_epoch",
     "solve",
+    "sparse_epoch",
     "zero_state",
 ]

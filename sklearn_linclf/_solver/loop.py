@@ -7,12 +7,11 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.sparse import issparse
-from sklearn.utils import gen_batches
 from threadpoolctl import ThreadpoolController
 
 from .dense import DenseStepper
 from .full_batch import accelerated_descent
-from .sparse import LazySparseStepper
+from .sparse import sparse_epoch
 
 
 @dataclass
@@ -39,11 +38,16 @@ _REMEDY = (
 )
 
 
-def _check_finite(value, params, where):
+def _check_finite(value, params, where, sum_sq=None):
     # A sum of squares is not finite when an entry is not (or is so large that
     # its square overflows: equally a divergence); it needs no temporary as
-    # large as params.
-    if not (np.isfinite(value) and np.isfinite(np.einsum("ij,ij->", params, params))):
+    # large as params. ``sum_sq``, when known, is that of all rows but the
+    # last (the coefficients, when there is an intercept row).
+    if sum_sq is None:
+        sum_sq = np.einsum("ij,ij->", params, params)
+    else:
+        sum_sq += float(params[-1] @ params[-1])
+    if not (np.isfinite(value) and np.isfinite(sum_sq)):
         raise DivergenceError(
             f"The objective diverged to a non-finite value in {where}. " + _REMEDY
         )
@@ -109,14 +113,23 @@ def run_epoch(
     """
     n_samples = X.shape[0]
     full_batch = batch_size >= n_samples
-    if not full_batch:
-        order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
-    if issparse(X):
-        stepper = LazySparseStepper(objective, update_rule, state)
+    if full_batch or not shuffle:
+        order = np.arange(n_samples)
     else:
-        stepper = DenseStepper(objective, update_rule, state)
-    # Every row is up to date between epochs, so the penalty is one pass.
-    penalty = objective.penalty(objective.split_params(state.params)[0])
+        order = rng.permutation(n_samples)
+        # Each batch's indices sorted (all batches in one call), so that X is
+        # read in memory order; the order inside a batch does not change its
+        # gradient.
+        n_whole = n_samples - n_samples % batch_size
+        order[:n_whole].reshape(-1, batch_size).sort(axis=1)
+        order[n_whole:].sort()
+    # Every row is up to date between epochs, so the penalty is one pass (or
+    # known from the end of the previous sparse epoch).
+    if state.sum_sq is None:
+        penalty = objective.penalty(objective.split_params(state.params)[0])
+    else:
+        penalty = objective.alpha * state.sum_sq
+    state.sum_sq = None
     if mean_weight is None:
         mean_weight = sample_weight.mean()
     # Equal positive weights (no sample_weight, no class_weight) need not be
@@ -124,36 +137,49 @@ def run_epoch(
     equal_weight = float(sample_weight[0]) if n_samples else 0.0
     if equal_weight <= 0 or (sample_weight != equal_weight).any():
         equal_weight = None
-    if not full_batch:
-        # Each batch's indices sorted (all batches in one call), so that X is
-        # read in memory order; the order inside a batch does not change its
-        # gradient.
-        n_whole = n_samples - n_samples % batch_size
-        order[:n_whole].reshape(-1, batch_size).sort(axis=1)
-        order[n_whole:].sort()
-    total, total_weight = 0.0, 0.0
-    for batch in gen_batches(n_samples, batch_size):
-        if full_batch:
-            idx, X_b, y_b = None, X, y
-        else:
-            idx = order[batch]
-            X_b, y_b = _take_rows(X, idx), y[idx]
-        normaliser = y_b.shape[0] * mean_weight
-        lr = schedule(state.t, state.n_decays)
+    starts = np.arange(0, n_samples, batch_size)
+    stops = np.minimum(starts + batch_size, n_samples)
+    if equal_weight is None and n_samples:
+        batch_weights = np.add.reduceat(sample_weight[order], starts)
+        # A batch of zero-weight rows carries no information: skipped.
+        kept = batch_weights > 0
+        starts, stops, batch_weights = starts[kept], stops[kept], batch_weights[kept]
+    else:
+        batch_weights = (stops - starts) * (equal_weight or 0.0)
+    normalisers = (stops - starts) * mean_weight
+    lrs = np.array(
+        [schedule(state.t + i, state.n_decays) for i in range(starts.size)],
+        dtype=float,
+    )
+    if issparse(X):
         if equal_weight is None:
-            sw_b = sample_weight if idx is None else sample_weight[idx]
-            batch_weight = sw_b.sum()
-            if batch_weight <= 0:
-                continue  # a batch of zero-weight rows carries no information
-            value = stepper.step(X_b, y_b, sw_b, normaliser, lr)
+            weights, scales = sample_weight, 1.0 / normalisers
         else:
-            batch_weight = y_b.shape[0] * equal_weight
-            value = stepper.step(X_b, y_b, None, normaliser / equal_weight, lr)
-        state.t += 1
-        total += value * normaliser  # = sum of w_i L_i over the batch
-        total_weight += batch_weight
-    stepper.finish()
-    return total / total_weight + penalty
+            weights, scales = None, 1.0 / (normalisers / equal_weight)
+        losses, state.sum_sq = sparse_epoch(
+            objective, update_rule, state, X, y, weights, order, starts, stops,
+            lrs, scales,
+        )
+        state.t += starts.size
+        total = float(losses.sum()) * (equal_weight or 1.0)
+    else:
+        stepper = DenseStepper(objective, update_rule, state)
+        total = 0.0
+        batches = zip(starts, stops, normalisers, lrs, strict=True)
+        for start, stop, normaliser, lr in batches:
+            if full_batch:
+                idx, X_b, y_b = None, X, y
+            else:
+                idx = order[start:stop]
+                X_b, y_b = _take_rows(X, idx), y[idx]
+            if equal_weight is None:
+                sw_b = sample_weight if idx is None else sample_weight[idx]
+                value = stepper.step(X_b, y_b, sw_b, normaliser, lr)
+            else:
+                value = stepper.step(X_b, y_b, None, normaliser / equal_weight, lr)
+            state.t += 1
+            total += value * normaliser  # = sum of w_i L_i over the batch
+    return total / batch_weights.sum() + penalty
 
 
 MIN_PLATEAU_UPDATES = 50
@@ -244,6 +270,7 @@ def solve(
     # Overflow while diverging is reported after the epoch, as an error, not
     # as a stream of RuntimeWarnings.
     state.centre()
+    state.sum_sq = None
     with (
         _blas_threads_for(X, batch_size, state.params.shape[1]),
         np.errstate(over="ignore", invalid="ignore"),
@@ -262,7 +289,8 @@ def solve(
                 schedule=schedule,
                 mean_weight=mean_weight,
             )
-            _check_finite(loss, state.params, pass_label(epoch))
+            sum_sq = state.sum_sq if objective.fit_intercept else None
+            _check_finite(loss, state.params, pass_label(epoch), sum_sq)
             result.n_iter = epoch
             result.loss_curve.append(loss)
             result.best_loss = min(result.best_loss, loss)

@@ -1,6 +1,42 @@
-"""The lazy sparse minibatch step: only the rows of the features a batch touches."""
+"""The lazy sparse epoch: only the rows of the features a batch touches.
+
+Exactly the dense algorithm, rearranged: a feature absent from a minibatch has
+data gradient 0, so its coefficients (and velocity) only feel the penalty, a
+linear map ``A_s`` that depends on the step size alone (see
+:meth:`MomentumUpdate.affine_form` with ``g = 0``). Instead of applying it to
+every row at every step, each row remembers the step it was last brought up to
+date, and the products ``Q[l] = A_{s-1} ... A_l`` are kept for every ``l`` since
+the last full refresh; a row is caught up with one such product just before a
+minibatch touches it. At the end of each epoch (or when ``Q`` is full) every
+row is caught up. The intercept row is dense and updated at every step.
+
+A touched row becomes ``A (p, v) - lr c g``. Rather than applying ``A`` to it
+now, the step stores ``(p, v) - lr A^-1 c g`` and lets the row owe this step's
+``A`` like the untouched rows do: the same result for one product less (unless
+``A`` is nearly singular, see :func:`_safely_invertible`).
+
+With centred features (``state.center``, the means ``mu``), every row's
+gradient also holds ``-mu_j s`` with ``s = 1^T G`` (one vector of ``n_classes``
+per step): the map of an absent row becomes affine, and its catch-up is
+``Q[l] (p, v) + mu_j R[l]``, where ``R[l]`` sums what the steps since ``l``
+added, each carried forward by the later maps. The centred scores need
+``mu W^T`` over all rows; it is kept up to date in O(touched rows) per step
+(the update is linear) and recomputed at every refresh.
+
+The coefficients and velocity of a feature are read and written together, from
+``state.table`` (shape ``(n_rows, 2, n_classes)``, see
+:meth:`SolverState.interleave`): one random access per touched feature.
+
+The loops are compiled (:mod:`._sparse_kernel`); this module prepares the
+per-batch constants and calls them once per epoch.
+"""
 
 import numpy as np
+
+from . import _sparse_kernel
+
+# Steps a row may stay behind before every row is caught up (the length of Q).
+MAX_PENDING = 1024
 
 
 def _safely_invertible(A):
@@ -13,180 +49,94 @@ def _safely_invertible(A):
     return abs(np.linalg.det(A)) >= 1e-2 * np.abs(A).max() ** A.shape[0]
 
 
-class LazySparseStepper:
-    """Updates that cost O(nnz(batch) * n_classes), for CSR ``X``.
+def _update_maps(update_rule, alpha, lrs):
+    """Per batch: ``A``, the weights of ``g`` for the touched rows, ``lr c``, owes.
 
-    Exactly the dense algorithm, rearranged: a feature absent from a minibatch
-    has data gradient 0, so its coefficients (and velocity) only feel the
-    penalty, a linear map ``A_s`` that depends on the step size alone (see
-    :meth:`MomentumUpdate.affine_form` with ``g = 0``). Instead of applying it to every
-    row at every step, each row remembers the step it was last brought up to
-    date, and the products ``Q[l] = A_{s-1} ... A_l`` are kept for every ``l``
-    since the last full refresh; a row is caught up with one such product just
-    before a minibatch touches it. :meth:`finish` (at the end of each epoch,
-    or when ``Q`` is full) catches up every row. The intercept row is dense
-    and updated at every step.
-
-    The coefficients and velocity of a feature are read and written together,
-    from ``state.table`` (shape ``(n_rows, 2, n_classes)``, see
-    :meth:`SolverState.interleave`): one random access per touched feature
-    instead of two, which is what dominates on wide data.
-
-    With centred features (``state.center``, the means ``mu``), every row's
-    gradient also holds ``-mu_j s`` with ``s = 1^T G`` (one vector of
-    ``n_classes`` per step): the map of an absent row becomes affine, and its
-    catch-up is ``Q[l] (p, v) + mu_j R[l]``, where ``R[l]`` sums what the steps
-    since ``l`` added, each carried forward by the later maps. The centred
-    scores need ``mu W^T`` over all rows; it is kept up to date in O(touched
-    rows) per step (the update is linear) and recomputed at every refresh.
+    ``owes``: the touched rows store ``(p, v) + weights g`` and owe ``A``
+    (``weights = -lr A^-1 c``); otherwise ``A`` is applied to them now and
+    ``weights = -lr c``. Computed once per distinct step size.
     """
+    n = lrs.size
+    dim = 1 if update_rule.momentum == 0 else 2
+    maps = np.empty((n, dim, dim))
+    weights = np.empty((n, dim))
+    lr_c = np.empty((n, dim))
+    owes = np.empty(n, dtype=np.uint8)
+    distinct, inverse = np.unique(lrs, return_inverse=True)
+    for i, lr in enumerate(distinct):
+        A, c = update_rule.affine_form(lr, alpha)
+        owe = _safely_invertible(A)
+        at = inverse == i
+        maps[at] = A
+        weights[at] = -lr * (np.linalg.solve(A, c) if owe else c)
+        lr_c[at] = lr * c
+        owes[at] = owe
+    return maps, weights, lr_c, owes
 
-    max_pending = 1024
-    finish_chunk = 65536  # rows per block when catching up all rows
 
-    def __init__(self, objective, update_rule, state):
-        self.objective = objective
-        self.update_rule = update_rule
-        self.state = state
-        self.table = state.interleave()
-        n_rows, dim, _ = self.table.shape
-        n_features = n_rows - int(objective.fit_intercept)
-        # A small integer type: on wide data this array is read at random.
-        self.last = np.zeros(n_features, dtype=np.min_scalar_type(self.max_pending))
-        self.position = None  # scratch: feature -> column of the compact batch
-        # Q[l] for l <= pending, as (dim, dim) matrices acting on (p, v).
-        self.Q = np.empty((self.max_pending + 1, dim, dim))
-        self.Q[0] = np.eye(dim)
-        self.center = state.center
-        if self.center is not None:
-            n_classes = self.table.shape[2]
-            self.R = np.zeros((self.max_pending + 1, dim, n_classes))
-            self.center_sq = float(self.center @ self.center)
-            self._refresh_center_scores()
-        self.pending = 0
-        self._map_lr = None  # step size of the cached update map
+def sparse_epoch(
+    objective, update_rule, state, X, y, sample_weight, order, starts, stops,
+    lrs, scales,
+):
+    """Run minibatches ``order[starts[b]:stops[b]]`` of CSR ``X`` with steps ``lrs``.
 
-    def _refresh_center_scores(self):
-        """``mu_scores = mu^T (p, v)`` summed over the feature rows, shape (dim, k)."""
-        n = self.last.size
-        self.mu_scores = np.einsum("j,jdk->dk", self.center, self.table[:n])
-
-    def _catch_up(self, rows, last, cols):
-        """``rows`` (shape (m, dim, n_classes)) brought up to date, a new array."""
-        Q = self.Q[last].astype(rows.dtype, copy=False)
-        out = np.matmul(Q, rows)
-        if self.center is not None:
-            R = self.R[last].astype(rows.dtype, copy=False)
-            R *= self.center[cols, None, None]
-            out += R
-        return out
-
-    def _compact(self, indices):
-        """Sorted distinct ``indices`` and the position of each entry among them.
-
-        (``np.unique(..., return_inverse=True)`` gives the same, through a
-        slower argsort.)
-        """
-        if self.position is None or self.position.dtype != indices.dtype:
-            self.position = np.empty(self.last.size, dtype=indices.dtype)
-        cols = np.sort(indices)
-        if cols.size:
-            first = np.empty(cols.size, dtype=bool)
-            first[0] = True
-            np.not_equal(cols[1:], cols[:-1], out=first[1:])
-            cols = cols[first]
-        self.position[cols] = np.arange(cols.size, dtype=indices.dtype)
-        return cols, self.position[indices]
-
-    def _update_map(self, lr):
-        """``(A, owes, weights)`` for a step of size ``lr``, kept while it lasts.
-
-        ``owes``: the touched rows store ``(p, v) + weights g`` and owe ``A``
-        (``weights = -lr A^-1 c``); otherwise ``A`` is applied to them now and
-        ``weights = -lr c``. The last entry is ``lr c``, the map's weights of
-        ``-g``.
-        """
-        if lr != self._map_lr:
-            A, c = self.update_rule.affine_form(lr, self.objective.alpha)
-            owes = _safely_invertible(A)
-            weights = -lr * (np.linalg.solve(A, c) if owes else c)
-            self._map = A, owes, [float(w) for w in weights], lr * c
-            self._map_lr = lr
-        return self._map
-
-    def step(self, X, y, sample_weight, weight_sum, lr):
-        objective, state, table = self.objective, self.state, self.table
-        if self.pending == self.max_pending:
-            self.finish()
-        # Compact the batch to the columns it touches.
-        cols, inverse = self._compact(X.indices)
-        X_c = type(X)((X.data, inverse, X.indptr), shape=(X.shape[0], cols.size))
-        rows = self._catch_up(
-            np.take(table, cols, axis=0), self.last[cols], cols
-        )
-        _, b = objective.split_params(state.params)
-        centred = self.center is not None
-        value, grad, grad_b = objective.data_term(
-            rows[:, 0],
-            b - self.mu_scores[0] if centred else b,
-            X_c,
-            y,
-            sample_weight,
-            weight_sum,
-        )
-        # The touched rows become A (p, v) - lr c g. Rather than applying A
-        # to them now, store (p, v) - lr A^-1 c g and let them owe this step's
-        # A like the untouched rows do: the same result for one product less.
-        A, owes, weights, lr_c = self._update_map(lr)
-        k = self.pending
-        if centred:
-            # This step's centring term, mu_j lr c s for every row j: carried
-            # by R for the rows that owe the step, added now to the others.
-            offset = np.multiply.outer(lr_c, grad_b)
-            self.mu_scores = (
-                A @ self.mu_scores
-                - np.multiply.outer(lr_c, self.center[cols] @ grad)
-                + self.center_sq * offset
-            )
-            np.matmul(A, self.R[: k + 1], out=self.R[: k + 1])
-            self.R[: k + 1] += offset
-            self.R[k + 1] = 0.0
-        if owes:
-            self.last[cols] = k
-        else:
-            rows = np.matmul(A.astype(rows.dtype), rows)
-            self.last[cols] = k + 1
-            if centred:
-                rows += self.center[cols, None, None] * offset.astype(rows.dtype)
-        change = np.empty_like(rows)  # built contiguous: fewer strided passes
-        for j, weight in enumerate(weights):
-            np.multiply(grad, weight, out=change[:, j])
-        rows += change
-        table[cols] = rows
-        if b is not None:
-            v_b = None if state.velocity is None else state.velocity[-1]
-            self.update_rule.apply(b, grad_b * state.intercept_step, v_b, lr)
-        # Every row not up to date now owes this step's A (Q[k] becomes A).
-        np.matmul(A, self.Q[: k + 1], out=self.Q[: k + 1])
-        self.Q[k + 1] = np.eye(A.shape[0])
-        self.pending = k + 1
-        # The penalty value needs every row; run_epoch adds it once per epoch.
-        return value
-
-    def finish(self):
-        if self.pending == 0:
-            return
-        table = self.table
-        n_rows = self.last.size  # the intercept row, if any, is never pending
-        for start in range(0, n_rows, self.finish_chunk):
-            rows = slice(start, min(start + self.finish_chunk, n_rows))
-            table[rows] = self._catch_up(
-                table[rows], self.last[rows], np.arange(rows.start, rows.stop)
-            )
-        self.last[:] = 0
-        self.Q[0] = np.eye(self.Q.shape[1])
-        if self.center is not None:
-            self.R[0] = 0.0
-            self._refresh_center_scores()  # no drift of rounding errors
-        self.pending = 0
-
+    ``scales[b]`` multiplies batch ``b``'s score gradients (the inverse of its
+    normaliser); ``sample_weight`` is None for equal weights (each row counts
+    1). Returns ``(batch_losses, sum_sq)``: each batch's ``sum_i w_i L_i`` at
+    the parameters its gradient was taken at, and ``||W||_F^2`` at the end
+    (every row up to date). ``state`` is updated in place.
+    """
+    table = state.interleave()
+    n_rows, dim, n_classes = table.shape
+    n_features = n_rows - int(objective.fit_intercept)
+    center = state.center
+    workspace = _sparse_kernel.Workspace(
+        n_features, dim, n_classes, MAX_PENDING, center is not None
+    )
+    empty = np.empty(0)
+    maps, weights, lr_c, owes = _update_maps(update_rule, objective.alpha, lrs)
+    loss = objective.loss
+    kind = getattr(loss, "kind", None)
+    if kind == "hinge":
+        loss_kind, delta = _sparse_kernel.HINGE, float(loss.delta)
+    elif kind == "softmax":
+        loss_kind, delta = _sparse_kernel.SOFTMAX, 0.0
+    else:
+        raise TypeError(f"No compiled sparse step for the loss {loss!r}.")
+    indices, indptr = X.indices, X.indptr
+    if indices.dtype != indptr.dtype:
+        indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
+    batch_losses = np.zeros(starts.size)
+    center = empty if center is None else np.ascontiguousarray(center, dtype=float)
+    n_threads = max(1, _sparse_kernel.max_threads())
+    if center.size:
+        workspace.mu_scores = np.einsum("j,jdk->dk", center, table[:n_features])
+    args = (
+        X.data.astype(table.dtype, copy=False),
+        indices,
+        indptr,
+        np.asarray(y, dtype=np.intp),
+        empty if sample_weight is None else sample_weight.astype(float, copy=False),
+        order,
+        starts,
+        stops,
+        scales,
+        lrs,
+        maps,
+        weights,
+        lr_c,
+        owes,
+        table,
+        center,
+        bool(objective.fit_intercept),
+        float(state.intercept_step),
+        float(update_rule.momentum),
+        bool(update_rule.nesterov),
+        loss_kind,
+        delta,
+        n_threads,
+        batch_losses,
+    )
+    _sparse_kernel.epoch(workspace, *args)
+    sum_sq = _sparse_kernel.finish(workspace, table, center, n_threads)
+    return batch_losses, sum_sq

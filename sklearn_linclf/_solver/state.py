@@ -26,6 +26,7 @@ class SolverState:
     table: np.ndarray | None = None
     center: np.ndarray | None = None
     intercept_step: float = 1.0
+    sum_sq: float | None = None
 
     def centre(self, sign=1):
         """Move the intercept row to centred coordinates (``sign=-1``: back).
