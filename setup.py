@@ -7,6 +7,7 @@ the user allows (``OMP_NUM_THREADS``, ``threadpoolctl``).
 
 from pathlib import Path
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -20,6 +21,8 @@ def extensions():
         yield Extension(
             ".".join(relative.with_suffix("").parts),
             [str(relative)],
+            include_dirs=[numpy.get_include()],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
             extra_compile_args=["-O3", *OPENMP],
             extra_link_args=OPENMP,
         )
