@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
+from threadpoolctl import threadpool_limits
 
 from sklearn_linclf import HingeClassifier, SoftmaxClassifier
 from sklearn_linclf._solver import (
@@ -198,3 +199,26 @@ def test_centred_solver_reaches_the_plain_minimiser(Estimator):
     assert_allclose(objective.value(shifted, X, y, w), value(a, X), rtol=1e-4)
     if Estimator is SoftmaxClassifier:  # a unique minimiser
         assert_allclose(b.coef_, a.coef_, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("Estimator", [HingeClassifier, SoftmaxClassifier])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sparse_results_do_not_depend_on_the_thread_count(Estimator, dtype, momentum):
+    # Batches large enough for the compiled step to split them between
+    # threads; every sum has a fixed order, so the models are bitwise equal.
+    rng = np.random.default_rng(0)
+    X = sp.random(3000, 400, density=0.08, random_state=0, format="csr")
+    X = X.astype(dtype)
+    y = (X @ rng.standard_normal((400, 10))).argmax(axis=1)
+    weights = rng.uniform(0.5, 2.0, size=3000)
+    params = dict(alpha=1e-4, batch_size=512, max_iter=3, tol=None,
+                  momentum=momentum, random_state=0)
+    models = []
+    for n_threads in (1, 2):
+        with threadpool_limits(n_threads, user_api="openmp"):
+            models.append(Estimator(**params).fit(X, y, sample_weight=weights))
+    one, two = models
+    assert_array_equal(two.coef_, one.coef_)
+    assert_array_equal(two.intercept_, one.intercept_)
+    assert_array_equal(two.loss_curve_, one.loss_curve_)

@@ -27,7 +27,7 @@ one place, classes contiguous.
 import numpy as np
 
 cimport numpy as cnp
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport exp, log
 from libc.string cimport memset
 
@@ -45,20 +45,46 @@ ctypedef fused index_t:
 
 ctypedef cnp.intp_t intp_t
 
-# Positions per block of a reduction over touched features (a fixed block
-# size keeps the order of the sums independent of the thread count).
+cdef extern from *:
+    void __builtin_prefetch(const void *addr) nogil
+
+# The low half of a feature's tag: its position in the current batch.
+cdef long long LOW_BITS = 0xFFFFFFFF
+
 cdef enum:
-    BLOCK = 64
+    # Entries (or rows) ahead whose coefficients are fetched into the cache.
+    PREFETCH = 8
+    # Features are split between threads by class j mod 64 (see epoch).
+    N_CLASSES_OF_FEATURES = 64
+    GROUP_MASK = 63
     # Below this many multiply-adds per phase, a minibatch runs on one thread.
     MIN_PARALLEL_WORK = 20000
 
 SOFTMAX = 0
 HINGE = 1
 
+# Seconds spent in the serial bookkeeping before the parallel part of a step,
+# in the parallel part, and in the serial part after it (see phase_seconds).
+cdef double _seconds[3]
+
+
+def phase_seconds(reset=True):
+    """``(before, parallel, after)``: seconds in each part of the steps so far."""
+    out = (_seconds[0], _seconds[1], _seconds[2])
+    if reset:
+        _seconds[0] = _seconds[1] = _seconds[2] = 0.0
+    return out
+
 
 def max_threads():
     """Threads OpenMP would use now (``OMP_NUM_THREADS``, threadpoolctl)."""
     return openmp.omp_get_max_threads()
+
+
+cdef inline void _prefetch_row(const void* row, intp_t n_bytes) noexcept nogil:
+    cdef intp_t at
+    for at in range(0, n_bytes, 64):
+        __builtin_prefetch(<const char*>row + at)
 
 
 cdef inline void _catch_up_row(
@@ -130,15 +156,14 @@ cdef class Workspace:
     ``mu_scores``: ``mu^T (p, v)`` summed over the features (centring only).
     """
 
-    cdef public object last, stamp, position, Q, R, mu_scores
+    cdef public object last, tag, Q, R, mu_scores
     cdef public intp_t pending
     cdef public intp_t max_pending
     cdef public long long n_stamps
 
     def __init__(self, n_features, dim, n_classes, max_pending, centred):
         self.last = np.zeros(n_features, dtype=np.int32)
-        self.stamp = np.zeros(n_features, dtype=np.int64)
-        self.position = np.zeros(n_features, dtype=np.int32)
+        self.tag = np.zeros(n_features, dtype=np.int64)
         self.Q = np.zeros((max_pending + 1, dim, dim))
         self.Q[0] = np.eye(dim)
         self.R = np.zeros((max_pending + 1 if centred else 1, dim, n_classes))
@@ -255,16 +280,17 @@ def epoch(
     cdef intp_t n_features = ws.last.shape[0]
     cdef int dim = table.shape[1]
     cdef intp_t k = table.shape[2]
+    cdef intp_t row_bytes = dim * k * sizeof(floating)
     cdef bint centred = center.shape[0] > 0
     cdef bint weighted = sample_weight.shape[0] > 0
     cdef int[::1] last = ws.last
-    cdef long long[::1] stamp = ws.stamp
-    cdef int[::1] position = ws.position
+    cdef long long[::1] tag = ws.tag
     cdef double[:, :, ::1] Q = ws.Q
     cdef double[:, :, ::1] R = ws.R
     cdef double[:, ::1] mu_scores = ws.mu_scores
 
-    # Scratch sized for the largest batch.
+    # Scratch sized for the largest batch; each part (see below) has its own
+    # region of the per-feature and per-entry arrays.
     cdef intp_t max_rows = 0, max_nnz = 0, b, i, r, e, nnz
     for b in range(n_batches):
         max_rows = max(max_rows, stops[b] - starts[b])
@@ -272,31 +298,39 @@ def epoch(
         for i in range(starts[b], stops[b]):
             nnz += indptr[order[i] + 1] - indptr[order[i]]
         max_nnz = max(max_nnz, nnz)
+    max_rows = max(max_rows, 1)
+    max_nnz = max(max_nnz, 1)
+    cdef intp_t n_parts = max(n_threads, 1)
+    cdef intp_t region = max_nnz + 1
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] G = np.zeros((max(max_rows, 1), k), dtype=dtype)
-    cdef double[::1] row_loss = np.zeros(max(max_rows, 1))
-    cdef intp_t[::1] cols = np.zeros(max(max_nnz, 1), dtype=np.intp)
-    cdef intp_t[::1] bucket_start = np.zeros(max(max_nnz, 1) + 1, dtype=np.intp)
-    cdef intp_t[::1] bucket_fill = np.zeros(max(max_nnz, 1), dtype=np.intp)
-    cdef intp_t[::1] entry_row = np.zeros(max(max_nnz, 1), dtype=np.intp)
-    cdef intp_t[::1] entry_at = np.zeros(max(max_nnz, 1), dtype=np.intp)
-    cdef intp_t n_blk_max = (max(max_nnz, 1) + BLOCK - 1) // BLOCK
-    cdef double[:, ::1] mu_dot_part = np.zeros((n_blk_max if centred else 1, k))
+    cdef floating[:, ::1] G = np.zeros((max_rows, k), dtype=dtype)
+    cdef double[::1] row_loss = np.zeros(max_rows)
+    cdef intp_t[::1] cols = np.zeros(n_parts * region, dtype=np.intp)
+    cdef intp_t[::1] own_count = np.zeros(n_parts, dtype=np.intp)
+    cdef intp_t[::1] bucket_start = np.zeros(n_parts * region, dtype=np.intp)
+    cdef intp_t[::1] bucket_fill = np.zeros(n_parts * region, dtype=np.intp)
+    cdef int[::1] entry_row = np.zeros(n_parts * region, dtype=np.int32)
+    cdef intp_t[::1] entry_at = np.zeros(n_parts * region, dtype=np.intp)
+    cdef double[:, ::1] mu_dot_part = np.zeros((N_CLASSES_OF_FEATURES, k))
     cdef double[::1] grad_b = np.zeros(k)
     cdef double[::1] mu_dot = np.zeros(k)
     cdef double[:, ::1] offset = np.zeros((dim, k))
     cdef double[:, ::1] scratch = np.zeros((dim, k))
-    cdef floating[:, ::1] grad_rows = np.zeros((n_threads, k), dtype=dtype)
+    # Per part: a gradient row and the intercept's gradient (each part sums G
+    # itself, in the same order: nothing is exchanged).
+    cdef floating[:, ::1] grad_rows = np.zeros((n_parts, k), dtype=dtype)
+    cdef double[:, ::1] part_grad_b = np.zeros((n_parts, k))
     cdef double[::1] b_eff = np.zeros(k)
 
-    cdef intp_t start, stop, m, n_touched, p, slot, j, c, d, l, pending, n_blk
-    cdef intp_t blk, tid
+    cdef intp_t start, stop, m, p, slot, j, c, d, l, pending, n_own, base
+    cdef intp_t part, end, group
     cdef int threads
-    cdef long long now
-    cdef double x, w, mu, total, a00, a01, a10, a11, rho, lr
+    cdef long long now, t
+    cdef double x, w, mu, total, a00, a01, a10, a11, rho, lr, clock, now_clock
     cdef floating* row
     cdef floating* grad
     cdef floating* srow
+    cdef double* gb
     cdef const double* A
     cdef const double* wts
     cdef bint owe
@@ -317,65 +351,165 @@ def epoch(
         wts = &weights[b, 0]
         owe = owes[b]
         with nogil:
-            # 1. Positions of the touched features, and buckets of entries.
+            clock = openmp.omp_get_wtime()
             ws.n_stamps += 1
-            now = ws.n_stamps
-            n_touched = 0
-            e = 0
+            now = ws.n_stamps << 32
+            nnz = 0
             for i in range(m):
                 r = order[start + i]
-                for slot in range(indptr[r], indptr[r + 1]):
-                    j = indices[slot]
-                    if stamp[j] != now:
-                        stamp[j] = now
-                        position[j] = n_touched
-                        cols[n_touched] = j
-                        bucket_fill[n_touched] = 0
-                        n_touched += 1
-                    bucket_fill[position[j]] += 1
-                    e += 1
-            nnz = e
-            bucket_start[0] = 0
-            for p in range(n_touched):
-                bucket_start[p + 1] = bucket_start[p] + bucket_fill[p]
-                bucket_fill[p] = bucket_start[p]
-            for i in range(m):
-                r = order[start + i]
-                for slot in range(indptr[r], indptr[r + 1]):
-                    p = position[indices[slot]]
-                    entry_row[bucket_fill[p]] = i
-                    entry_at[bucket_fill[p]] = slot
-                    bucket_fill[p] += 1
-            threads = n_threads if nnz * k > MIN_PARALLEL_WORK else 1
-            n_blk = (n_touched + BLOCK - 1) // BLOCK
-
-            # 2. Catch up the touched rows.
-            for p in prange(n_touched, num_threads=threads, schedule="static"):
-                j = cols[p]
-                l = last[j]
-                if l < pending:
-                    _catch_up_row(&table[j, 0, 0], &Q[l, 0, 0],
-                                  &R[l if centred else 0, 0, 0],
-                                  center[j] if centred else 0.0, dim, k)
-
-            # 3. Scores, loss and score gradient of each row.
+                nnz = nnz + indptr[r + 1] - indptr[r]
+            threads = n_threads if nnz * k * dim > MIN_PARALLEL_WORK else 1
             for c in range(k):
                 b_eff[c] = table[n_features, 0, c] if fit_intercept else 0.0
                 if centred:
                     b_eff[c] = b_eff[c] - mu_scores[0, c]
-            for i in prange(m, num_threads=threads, schedule="static"):
-                r = order[start + i]
-                srow = &G[i, 0]
-                for c in range(k):
-                    srow[c] = <floating>b_eff[c]
-                for slot in range(indptr[r], indptr[r + 1]):
-                    x = data[slot]
-                    row = &table[indices[slot], 0, 0]
+            if centred:
+                for group in range(N_CLASSES_OF_FEATURES):
                     for c in range(k):
-                        srow[c] = srow[c] + <floating>x * row[c]
-                w = sample_weight[r] if weighted else 1.0
-                row_loss[i] = _loss_gradient(srow, k, y[r], loss_kind, delta, w,
-                                             scales[b])
+                        mu_dot_part[group, c] = 0.0
+            now_clock = openmp.omp_get_wtime()
+            _seconds[0] += now_clock - clock
+            clock = now_clock
+
+            # The touched features are split into `threads` parts by a fixed
+            # class of the feature (j mod 64), each part handled by one thread
+            # from start to end. Sums over a feature's entries run in row
+            # order, and the centring's sum over features runs per class, in
+            # order of first appearance, then over the classes: the results
+            # do not depend on the number of parts.
+            with parallel(num_threads=threads):
+                for part in prange(threads, schedule="static", chunksize=1):
+                    base = part * region
+                    # 1. Positions of the part's features, in order of first
+                    # appearance: tag[j] holds the batch's stamp and j's
+                    # position; counts of entries per position.
+                    n_own = 0
+                    for i in range(m):
+                        r = order[start + i]
+                        end = indptr[r + 1]
+                        for slot in range(indptr[r], end):
+                            if slot + PREFETCH < end:
+                                j = indices[slot + PREFETCH]
+                                if (j & GROUP_MASK) % threads == part:
+                                    __builtin_prefetch(&tag[j])
+                            j = indices[slot]
+                            if (j & GROUP_MASK) % threads != part:
+                                continue
+                            t = tag[j]
+                            if t < now:
+                                tag[j] = now | n_own
+                                cols[base + n_own] = j
+                                bucket_fill[base + n_own] = 0
+                                p = n_own
+                                n_own = n_own + 1
+                            else:
+                                p = t & LOW_BITS
+                            bucket_fill[base + p] += 1
+                    own_count[part] = n_own
+                    # 2. Buckets of entries per position, in row order.
+                    bucket_start[base] = 0
+                    for p in range(n_own):
+                        bucket_start[base + p + 1] = (
+                            bucket_start[base + p] + bucket_fill[base + p])
+                        bucket_fill[base + p] = bucket_start[base + p]
+                    for i in range(m):
+                        r = order[start + i]
+                        for slot in range(indptr[r], indptr[r + 1]):
+                            j = indices[slot]
+                            if (j & GROUP_MASK) % threads != part:
+                                continue
+                            p = base + (tag[j] & LOW_BITS)
+                            entry_row[base + bucket_fill[p]] = <int>i
+                            entry_at[base + bucket_fill[p]] = slot
+                            bucket_fill[p] += 1
+                    # 3. Catch up the part's rows.
+                    for p in range(base, base + n_own):
+                        if p + PREFETCH < base + n_own:
+                            _prefetch_row(&table[cols[p + PREFETCH], 0, 0], row_bytes)
+                        j = cols[p]
+                        l = last[j]
+                        if l < pending:
+                            _catch_up_row(&table[j, 0, 0], &Q[l, 0, 0],
+                                          &R[l if centred else 0, 0, 0],
+                                          center[j] if centred else 0.0, dim, k)
+
+                # 4. Scores, loss and score gradient of each row.
+                for i in prange(m, schedule="static"):
+                    r = order[start + i]
+                    srow = &G[i, 0]
+                    for c in range(k):
+                        srow[c] = <floating>b_eff[c]
+                    end = indptr[r + 1]
+                    for slot in range(indptr[r], end):
+                        if slot + PREFETCH < end:
+                            _prefetch_row(&table[indices[slot + PREFETCH], 0, 0],
+                                          k * sizeof(floating))
+                        x = data[slot]
+                        row = &table[indices[slot], 0, 0]
+                        for c in range(k):
+                            srow[c] = srow[c] + <floating>x * row[c]
+                    w = sample_weight[r] if weighted else 1.0
+                    row_loss[i] = _loss_gradient(srow, k, y[r], loss_kind, delta, w,
+                                                 scales[b])
+
+                # 5. Gradient and update of each part's rows.
+                for part in prange(threads, schedule="static", chunksize=1):
+                    base = part * region
+                    n_own = own_count[part]
+                    grad = &grad_rows[part, 0]
+                    gb = &part_grad_b[part, 0]
+                    if centred and not owe:
+                        # The step's intercept gradient, for the offset term.
+                        for c in range(k):
+                            gb[c] = 0.0
+                        for i in range(m):
+                            for c in range(k):
+                                gb[c] = gb[c] + G[i, c]
+                    for p in range(base, base + n_own):
+                        if p + PREFETCH < base + n_own:
+                            _prefetch_row(&table[cols[p + PREFETCH], 0, 0], row_bytes)
+                        j = cols[p]
+                        for c in range(k):
+                            grad[c] = 0
+                        for e in range(base + bucket_start[p], base + bucket_start[p + 1]):
+                            x = data[entry_at[e]]
+                            srow = &G[entry_row[e], 0]
+                            for c in range(k):
+                                grad[c] = grad[c] + <floating>x * srow[c]
+                        mu = center[j] if centred else 0.0
+                        if centred:
+                            group = j & GROUP_MASK
+                            for c in range(k):
+                                mu_dot_part[group, c] += mu * grad[c]
+                        row = &table[j, 0, 0]
+                        if owe:
+                            last[j] = pending
+                        else:
+                            # Apply A now (and this step's centring term).
+                            if dim == 1:
+                                for c in range(k):
+                                    row[c] = <floating>(A[0] * row[c])
+                            else:
+                                for c in range(k):
+                                    a00 = row[c]
+                                    a01 = row[k + c]
+                                    row[c] = <floating>(A[0] * a00 + A[1] * a01)
+                                    row[k + c] = <floating>(A[2] * a00 + A[3] * a01)
+                            if centred:
+                                for d in range(dim):
+                                    for c in range(k):
+                                        row[d * k + c] = <floating>(
+                                            row[d * k + c] + mu * (lr_c[b, d] * gb[c]))
+                            last[j] = pending + 1
+                        for d in range(dim):
+                            rho = wts[d]
+                            for c in range(k):
+                                row[d * k + c] = <floating>(row[d * k + c] + rho * grad[c])
+
+            now_clock = openmp.omp_get_wtime()
+            _seconds[1] += now_clock - clock
+            clock = now_clock
+            # 5. The loss, the intercept, mu_scores, R and Q.
             total = 0.0
             for c in range(k):
                 grad_b[c] = 0.0
@@ -388,60 +522,11 @@ def epoch(
                 for d in range(dim):
                     for c in range(k):
                         offset[d, c] = lr_c[b, d] * grad_b[c]
-
-            # 4. Gradient and update of each touched row, in blocks of
-            # positions (the centring's reduction runs block by block).
-            for blk in prange(n_blk, num_threads=threads, schedule="static"):
-                tid = openmp.omp_get_thread_num()
-                grad = &grad_rows[tid, 0]
-                if centred:
-                    for c in range(k):
-                        mu_dot_part[blk, c] = 0.0
-                for p in range(blk * BLOCK, min((blk + 1) * BLOCK, n_touched)):
-                    j = cols[p]
-                    for c in range(k):
-                        grad[c] = 0
-                    for e in range(bucket_start[p], bucket_start[p + 1]):
-                        x = data[entry_at[e]]
-                        srow = &G[entry_row[e], 0]
-                        for c in range(k):
-                            grad[c] = grad[c] + <floating>x * srow[c]
-                    mu = center[j] if centred else 0.0
-                    if centred:
-                        for c in range(k):
-                            mu_dot_part[blk, c] += mu * grad[c]
-                    row = &table[j, 0, 0]
-                    if owe:
-                        last[j] = pending
-                    else:
-                        # Apply A now (and this step's centring term).
-                        if dim == 1:
-                            for c in range(k):
-                                row[c] = <floating>(A[0] * row[c])
-                        else:
-                            for c in range(k):
-                                a00 = row[c]
-                                a01 = row[k + c]
-                                row[c] = <floating>(A[0] * a00 + A[1] * a01)
-                                row[k + c] = <floating>(A[2] * a00 + A[3] * a01)
-                        if centred:
-                            for d in range(dim):
-                                for c in range(k):
-                                    row[d * k + c] = <floating>(
-                                        row[d * k + c] + mu * offset[d, c])
-                        last[j] = pending + 1
-                    for d in range(dim):
-                        rho = wts[d]
-                        for c in range(k):
-                            row[d * k + c] = <floating>(row[d * k + c] + rho * grad[c])
-
-            # 5. The intercept, mu_scores, R and Q.
-            if centred:
                 for c in range(k):
                     mu_dot[c] = 0.0
-                for blk in range(n_blk):
+                for group in range(N_CLASSES_OF_FEATURES):
                     for c in range(k):
-                        mu_dot[c] = mu_dot[c] + mu_dot_part[blk, c]
+                        mu_dot[c] = mu_dot[c] + mu_dot_part[group, c]
                 # mu_scores <- A mu_scores - lr c (mu . grad) + |mu|^2 offset
                 for c in range(k):
                     for d in range(dim):
@@ -455,7 +540,7 @@ def epoch(
                         mu_scores[d, c] = (a00 - lr_c[b, d] * mu_dot[c]
                                            + center_sq * offset[d, c])
                 # R[l] <- A R[l] + offset for l <= pending; R[pending + 1] = 0.
-                for l in prange(pending + 1, num_threads=threads, schedule="static"):
+                for l in range(pending + 1):
                     for c in range(k):
                         if dim == 1:
                             R[l, 0, c] = A[0] * R[l, 0, c] + offset[0, c]
@@ -496,3 +581,4 @@ def epoch(
                         else:
                             row[c] = <floating>(row[c] + row[k + c])
             ws.pending = pending + 1
+            _seconds[2] += openmp.omp_get_wtime() - clock
