@@ -43,7 +43,8 @@ def code_version():
     """Short hash of the library's sources, to tell which core was measured."""
     digest = hashlib.sha256()
     root = Path(sklearn_linclf.__file__).parent
-    for path in sorted(root.glob("*.py")):
+    sources = [*root.rglob("*.py"), *root.rglob("*.pyx")]
+    for path in sorted(sources):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 

@@ -360,7 +360,9 @@ def test_random_state_none(Estimator):
         model.fit(X, y)
         assert model.random_state is None
         assert np.isfinite(model.coef_).all()
-        assert model.score(X, y) > 0.6  # three classes: chance is 1/3
+        # Three classes: chance is 1/3. Over 100 seeds the training accuracy
+        # ranged 0.57-0.80 (5th percentile 0.64): 0.6 failed a few % of runs.
+        assert model.score(X, y) > 0.5
 
 
 @pytest.mark.parametrize("Estimator", ESTIMATORS)

@@ -582,3 +582,31 @@ def epoch(
                             row[c] = <floating>(row[c] + row[k + c])
             ws.pending = pending + 1
             _seconds[2] += openmp.omp_get_wtime() - clock
+
+
+def gather_axpy_seconds(floating[:, ::1] rows, const int[::1] picks, double x):
+    """Seconds of ``s += x * rows[j]`` for every ``j`` in ``picks`` (one thread).
+
+    The inner loop of the sparse step's scores and gradient, alone: with a
+    small ``rows`` (in cache) it measures the machine's rate for this shape,
+    the rate behind the benchmark's arithmetic bound. Returns ``(seconds,
+    checksum)``; the checksum keeps the compiler from dropping the loop.
+    """
+    cdef intp_t k = rows.shape[1]
+    cdef intp_t n = picks.shape[0]
+    cdef intp_t e, c
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] s = np.zeros(k, dtype=dtype)
+    cdef floating* row
+    cdef floating xf = <floating>x
+    cdef double clock, checksum = 0.0
+    with nogil:
+        clock = openmp.omp_get_wtime()
+        for e in range(n):
+            row = &rows[picks[e], 0]
+            for c in range(k):
+                s[c] = s[c] + xf * row[c]
+        clock = openmp.omp_get_wtime() - clock
+        for c in range(k):
+            checksum = checksum + s[c]
+    return clock, checksum

@@ -270,7 +270,7 @@ def solve(
     # Overflow while diverging is reported after the epoch, as an error, not
     # as a stream of RuntimeWarnings.
     state.centre()
-    state.sum_sq = None
+    state.sum_sq = state.workspace = None
     with (
         _blas_threads_for(X, batch_size, state.params.shape[1]),
         np.errstate(over="ignore", invalid="ignore"),
@@ -332,6 +332,7 @@ def solve(
     if best_coef is not None:
         state.params[...] = best_coef
     state.centre(-1)
+    state.sum_sq = state.workspace = None
     _check_not_run_away(result, zero_value, pass_label)
     if best_coef is not None:
         result.best_validation_score = -best

@@ -84,15 +84,22 @@ def sparse_epoch(
     normaliser); ``sample_weight`` is None for equal weights (each row counts
     1). Returns ``(batch_losses, sum_sq)``: each batch's ``sum_i w_i L_i`` at
     the parameters its gradient was taken at, and ``||W||_F^2`` at the end
-    (every row up to date). ``state`` is updated in place.
+    (every row up to date). ``state`` is updated in place; ``state.workspace``
+    keeps the bookkeeping for the next epoch, and must be reset to None when
+    the coefficients are changed by anything else.
     """
     table = state.interleave()
     n_rows, dim, n_classes = table.shape
     n_features = n_rows - int(objective.fit_intercept)
     center = state.center
-    workspace = _sparse_kernel.Workspace(
-        n_features, dim, n_classes, MAX_PENDING, center is not None
-    )
+    workspace = state.workspace
+    fresh = workspace is None
+    if fresh:
+        # Kept for the next epochs of this solve: its feature stamps need no
+        # reset, and its mu_scores are those of the last refresh.
+        workspace = state.workspace = _sparse_kernel.Workspace(
+            n_features, dim, n_classes, MAX_PENDING, center is not None
+        )
     empty = np.empty(0)
     maps, weights, lr_c, owes = _update_maps(update_rule, objective.alpha, lrs)
     loss = objective.loss
@@ -109,7 +116,7 @@ def sparse_epoch(
     batch_losses = np.zeros(starts.size)
     center = empty if center is None else np.ascontiguousarray(center, dtype=float)
     n_threads = max(1, _sparse_kernel.max_threads())
-    if center.size:
+    if center.size and fresh:
         workspace.mu_scores = np.einsum("j,jdk->dk", center, table[:n_features])
     args = (
         X.data.astype(table.dtype, copy=False),

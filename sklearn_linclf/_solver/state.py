@@ -26,7 +26,11 @@ class SolverState:
     table: np.ndarray | None = None
     center: np.ndarray | None = None
     intercept_step: float = 1.0
+    # Caches of the sparse epochs, valid while only the solver changes the
+    # coefficients (solve resets them): ||W||^2 at the end of the last epoch,
+    # and the compiled step's bookkeeping.
     sum_sq: float | None = None
+    workspace: object = None
 
     def centre(self, sign=1):
         """Move the intercept row to centred coordinates (``sign=-1``: back).

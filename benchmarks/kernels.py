@@ -1,0 +1,280 @@
+"""The compiled kernels against their targets, side by side with the peers.
+
+``python -m benchmarks.kernels [--quick] [--datasets NAME ...]`` measures, in
+one run:
+
+- the machine's rate for the sparse step's inner loop (``s += x * W[j]`` over
+  the classes, rows in cache, one thread), and from it the arithmetic bound of
+  a sparse epoch, ``2 nnz k`` multiply-adds (scores and gradient) at that rate;
+- per sparse data set, the marginal epoch time (``(t(1 + m epochs) - t(1
+  epoch)) / m``, so validation and setup are left out) of our two estimators
+  with one and two OpenMP threads, whether the two give bitwise equal models,
+  and the epoch of ``SGDClassifier(n_jobs=2)`` with the matching loss;
+- the cost of width: 1 000 000 against 100 000 columns at equal non-zeros;
+- the fixed cost of a dense minibatch: 2-column data, epoch time per batch.
+
+It writes ``kernels.md`` / ``kernels.json`` (``*_quick.*`` with ``--quick``)
+under ``benchmarks/results`` and prints the raw measurements as it goes.
+"""
+
+import argparse
+import json
+import os
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import SGDClassifier
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from sklearn_linclf import HingeClassifier, SoftmaxClassifier
+from sklearn_linclf._solver import _sparse_kernel
+
+from . import datasets as datasets_module
+from .machine import code_version, describe
+from .run import RESULTS_DIR
+from .tta import ALPHA as TEXT_ALPHA
+
+OURS = {"softmax": SoftmaxClassifier, "hinge": HingeClassifier}
+PEER_LOSS = {"softmax": "log_loss", "hinge": "hinge"}
+
+
+def inner_loop_rate(n_classes, dtype, n_entries=4_000_000, repeats=5, seed=0):
+    """Multiply-adds per second of the sparse step's inner loop, rows in cache."""
+    rng = np.random.default_rng(seed)
+    rows = rng.standard_normal((256, n_classes)).astype(dtype)
+    picks = rng.integers(0, 256, size=n_entries).astype(np.int32)
+    best = min(
+        _sparse_kernel.gather_axpy_seconds(rows, picks, 0.5)[0] for _ in range(repeats)
+    )
+    return n_entries * n_classes / best
+
+
+def _fit_seconds(make, X, y, max_iter):
+    est = make(max_iter)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        est.fit(X, y)
+        return time.perf_counter() - start, est
+
+
+def marginal_epoch(make, X, y, epochs=3, repeats=2):
+    """Best ``(t(1 + epochs) - t(1)) / epochs`` over ``repeats``, and the last model."""
+    best = np.inf
+    for _ in range(repeats):
+        one, _ = _fit_seconds(make, X, y, 1)
+        more, est = _fit_seconds(make, X, y, 1 + epochs)
+        best = min(best, (more - one) / epochs)
+    return max(best, 1e-9), est
+
+
+def ours(name, alpha):
+    return lambda max_iter: OURS[name](
+        alpha=alpha, max_iter=max_iter, tol=None, random_state=0
+    )
+
+
+def peer(name, alpha):
+    return lambda max_iter: SGDClassifier(
+        loss=PEER_LOSS[name], alpha=alpha, max_iter=max_iter, tol=None,
+        n_jobs=2, random_state=0,
+    )
+
+
+def sparse_entry(ds, alpha, epochs, log=print):
+    X, y = ds.X_train, ds.y_train
+    k = np.unique(y).size
+    rate = inner_loop_rate(k, X.dtype)
+    bound = 2 * X.nnz * k / rate
+    entry = {
+        "dataset": ds.name, "description": ds.description, "n_samples": X.shape[0],
+        "n_features": X.shape[1], "nnz": int(X.nnz), "n_classes": int(k),
+        "alpha": alpha, "inner_loop_rate": rate, "bound_seconds": bound,
+        "estimators": {},
+    }
+    log(f"{ds.name}: {X.shape[0]} x {X.shape[1]}, nnz {X.nnz}, {k} classes; inner "
+        f"loop {rate / 1e9:.2f} G multiply-adds/s, bound {bound:.3f} s/epoch")
+    for name in OURS:
+        times, models = {}, {}
+        for n_threads in (1, 2):
+            with threadpool_limits(n_threads, user_api="openmp"):
+                times[n_threads], models[n_threads] = marginal_epoch(
+                    ours(name, alpha), X, y, epochs
+                )
+        same = bool(
+            np.array_equal(models[1].coef_, models[2].coef_)
+            and np.array_equal(models[1].intercept_, models[2].intercept_)
+        )
+        sgd, _ = marginal_epoch(peer(name, alpha), X, y, max(1, epochs // 2), 1)
+        entry["estimators"][name] = {
+            "epoch_1_thread": times[1], "epoch_2_threads": times[2],
+            "thread_speedup": times[1] / times[2], "same_model": same,
+            "sgd_epoch_n_jobs_2": sgd, "ratio_to_sgd": times[2] / sgd,
+            "ratio_to_bound": times[2] / bound,
+        }
+        log(f"  {name}: epoch {times[1]:.3f} s (1 thread), {times[2]:.3f} s "
+            f"(2 threads; x{times[1] / times[2]:.2f}, same model: {same}); "
+            f"SGDClassifier(n_jobs=2) {sgd:.3f} s -> ratio {times[2] / sgd:.2f}; "
+            f"{times[2] / bound:.2f} x bound")
+    return entry
+
+
+def width_entry(n_train, epochs, log=print):
+    """Epoch time at 1 000 000 against 100 000 columns, equal non-zeros per row."""
+    out = {}
+    for n_features in (100_000, 1_000_000):
+        ds = datasets_module.sparse(n_train=n_train, n_test=10, n_features=n_features)
+        X, y = ds.X_train, ds.y_train
+        out[n_features] = {}
+        for name in OURS:
+            seconds, _ = marginal_epoch(ours(name, 1e-6), X, y, epochs)
+            out[n_features][name] = seconds
+            log(f"width {n_features}: {name} epoch {seconds:.3f} s (nnz {X.nnz})")
+    ratios = {name: out[1_000_000][name] / out[100_000][name] for name in OURS}
+    log(f"width ratio 1M / 100k: {ratios}")
+    return {"n_train": n_train, "epoch_seconds": out, "ratio": ratios}
+
+
+def dense_fixed_cost(n_samples=100_000, batch_size=256, epochs=5, log=print):
+    """Seconds per dense minibatch on 2-column data (the per-batch overhead)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_samples, 2))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int)
+    n_batches = -(-n_samples // batch_size)
+    out = {}
+    for name in OURS:
+        make = lambda max_iter, cls=OURS[name]: cls(  # noqa: E731
+            max_iter=max_iter, tol=None, batch_size=batch_size, random_state=0
+        )
+        seconds, _ = marginal_epoch(make, X, y, epochs)
+        out[name] = seconds / n_batches
+        log(f"dense fixed cost ({name}): {out[name] * 1e6:.1f} us per minibatch")
+    return out
+
+
+def sparse_datasets(names, quick):
+    """``(name, loader, alpha)``: the synthetic sets, else a real text corpus."""
+    registry = datasets_module.registry(quick=quick)
+    for name in names:
+        if name in registry:
+            yield name, registry[name], 1e-6
+        else:
+            from .text_corpus import load_text_corpus
+
+            kw = dict(max_train=5_000, max_test=100) if quick else {}
+            loader = lambda name=name, kw=kw: load_text_corpus(name, **kw)  # noqa: E731
+            yield name, loader, TEXT_ALPHA.get(name, 1e-6)
+
+
+def markdown(results):
+    lines = [
+        "# Compiled kernels",
+        "",
+        "Generated by `python -m benchmarks.kernels"
+        f"{' --quick' if results['quick'] else ''}` "
+        f"(code {results['code_version']}). Epoch times are marginal "
+        "(`(t(1 + m) - t(1)) / m`), best of repeats, measured in this one run.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {results['machine']['cpu']}, {results['machine']['cores']} cores",
+        f"- Compiled kernels: {results['kernels']}",
+        f"- OpenMP threads available: {results['openmp_threads']}",
+        f"- Thread pools: {results['threadpools']}",
+        "",
+        "## Sparse epochs",
+        "",
+        "| data | estimator | 1 thread (s) | 2 threads (s) | speed-up | same model | "
+        "SGD n_jobs=2 (s) | ratio to SGD | bound (s) | ratio to bound |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for entry in results["sparse"]:
+        for name, e in entry["estimators"].items():
+            lines.append(
+                f"| {entry['dataset']} | {name} | {e['epoch_1_thread']:.3f} | "
+                f"{e['epoch_2_threads']:.3f} | {e['thread_speedup']:.2f} | "
+                f"{e['same_model']} | {e['sgd_epoch_n_jobs_2']:.3f} | "
+                f"{e['ratio_to_sgd']:.2f} | {entry['bound_seconds']:.3f} | "
+                f"{e['ratio_to_bound']:.2f} |"
+            )
+    lines += ["", "Data sets:", ""]
+    for entry in results["sparse"]:
+        lines.append(
+            f"- {entry['dataset']}: {entry['description']}; inner loop rate "
+            f"{entry['inner_loop_rate'] / 1e9:.2f} G multiply-adds/s (one thread, "
+            f"{entry['n_classes']} classes)"
+        )
+    width = results.get("width")
+    if width:
+        lines += [
+            "",
+            "## Width",
+            "",
+            f"Synthetic bag of words, {width['n_train']} rows, equal non-zeros per "
+            "row, two OpenMP threads.",
+            "",
+            "| estimator | 100 000 columns (s) | 1 000 000 columns (s) | ratio |",
+            "|---|---|---|---|",
+        ]
+        for name, ratio in width["ratio"].items():
+            seconds = width["epoch_seconds"]
+            lines.append(
+                f"| {name} | {seconds[100_000][name]:.3f} | "
+                f"{seconds[1_000_000][name]:.3f} | {ratio:.2f} |"
+            )
+    dense = results.get("dense_fixed_cost")
+    if dense:
+        lines += ["", "## Dense fixed cost", "",
+                  "2-column data, 100 000 rows, batch 256: epoch time per minibatch.",
+                  ""]
+        for name, seconds in dense.items():
+            lines.append(f"- {name}: {seconds * 1e6:.1f} µs per minibatch")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small data, for a smoke test")
+    parser.add_argument("--datasets", nargs="+",
+                        default=["sparse-100k", "sparse-1000k", "wordnet-glosses"])
+    parser.add_argument("--output-dir", default=str(RESULTS_DIR))
+    args = parser.parse_args(argv)
+    epochs = 1 if args.quick else 3
+    results = {
+        "quick": args.quick,
+        "code_version": code_version(),
+        "machine": describe(gemm_size=500 if args.quick else 2000),
+        "kernels": "sklearn_linclf._solver._sparse_kernel (Cython, OpenMP)",
+        "openmp_threads": _sparse_kernel.max_threads(),
+        "threadpools": [
+            f"{i['internal_api']} {os.path.basename(i['filepath'])} "
+            f"({i['num_threads']} threads)"
+            for i in threadpool_info()
+        ],
+        "sparse": [],
+    }
+    for name, load, alpha in sparse_datasets(args.datasets, args.quick):
+        try:
+            ds = load()
+        except ImportError as exc:  # a corpus whose package is not installed
+            print(f"skipped {name}: {exc}")
+            continue
+        results["sparse"].append(sparse_entry(ds, alpha, epochs))
+    results["width"] = width_entry(2_000 if args.quick else 200_000, epochs)
+    results["dense_fixed_cost"] = dense_fixed_cost(
+        n_samples=5_000 if args.quick else 100_000, epochs=epochs
+    )
+    suffix = "_quick" if args.quick else ""
+    out = os.path.join(args.output_dir, f"kernels{suffix}")
+    with open(out + ".json", "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    with open(out + ".md", "w") as f:
+        f.write(markdown(results))
+    print(f"wrote {out}.md and {out}.json")
+
+
+if __name__ == "__main__":
+    main()
