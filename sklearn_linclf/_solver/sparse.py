@@ -31,12 +31,24 @@ The loops are compiled (:mod:`._sparse_kernel`); this module prepares the
 per-batch constants and calls them once per epoch.
 """
 
+import joblib
 import numpy as np
 
 from . import _sparse_kernel
 
 # Steps a row may stay behind before every row is caught up (the length of Q).
 MAX_PENDING = 1024
+
+
+def n_kernel_threads():
+    """Threads for the compiled kernels: OpenMP's setting, at most the CPUs usable.
+
+    OpenMP's setting follows ``OMP_NUM_THREADS`` and
+    ``threadpoolctl.threadpool_limits(..., user_api="openmp")``, as for
+    scikit-learn's own OpenMP code; joblib's count of usable CPUs accounts for
+    affinity masks and container quotas, which OpenMP's default does not.
+    """
+    return max(1, min(_sparse_kernel.max_threads(), joblib.cpu_count()))
 
 
 def _safely_invertible(A):
@@ -115,7 +127,7 @@ def sparse_epoch(
         indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
     batch_losses = np.zeros(starts.size)
     center = empty if center is None else np.ascontiguousarray(center, dtype=float)
-    n_threads = max(1, _sparse_kernel.max_threads())
+    n_threads = n_kernel_threads()
     if center.size and fresh:
         workspace.mu_scores = np.einsum("j,jdk->dk", center, table[:n_features])
     args = (
