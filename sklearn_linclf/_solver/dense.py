@@ -1,4 +1,35 @@
-"""The dense minibatch step: one update of all the parameters."""
+"""Dense minibatch updates: a compiled epoch for numpy arrays, a generic step.
+
+:func:`dense_epoch` runs every minibatch of an epoch in one compiled call
+(:mod:`._dense_kernel`); :class:`DenseStepper` takes one numpy-level step per
+call and serves the inputs the kernel does not (other array types, losses or
+update rules).
+"""
+
+import numpy as np
+
+from .._loss import SoftmaxCrossEntropy, WestonWatkinsHinge
+from . import _dense_kernel
+from .updates import MomentumUpdate
+
+_LOSS_KINDS = {SoftmaxCrossEntropy: 0, WestonWatkinsHinge: 1}
+
+# Below this many multiply-adds per row (n_features * n_classes) the products
+# run as plain loops: a BLAS call costs about as much as its arithmetic there,
+# and the loops read X where it is instead of gathering the rows.
+BLAS_MIN_ROW_WORK = 64
+
+# Multiply-adds of a minibatch's products (per thread) below which a second
+# thread costs more in synchronisation (three barriers per batch) than it
+# saves.
+MIN_WORK_PER_THREAD = 100_000
+
+# Tasks of the row and feature phases: about this many per batch (for load
+# balance), each of at least these many rows or features. Neither may depend
+# on the number of threads, or the results would.
+TASKS_PER_PHASE = 8
+MIN_ROW_BLOCK = 16
+MIN_FEATURE_BLOCK = 4
 
 
 class DenseStepper:
@@ -22,3 +53,182 @@ class DenseStepper:
     def finish(self):
         """Bring every parameter up to date (nothing to do here)."""
 
+
+def kernel_supports(objective, update_rule, state, X):
+    """Whether :func:`dense_epoch` can run this problem.
+
+    Parameters
+    ----------
+    objective : LinearObjective
+    update_rule : object
+    state : SolverState
+    X : object
+        The training data.
+
+    Returns
+    -------
+    bool
+        True for a numpy ``X`` of the parameters' floating dtype, the softmax
+        or Weston–Watkins loss, :class:`MomentumUpdate` and C-contiguous
+        parameters (and velocity).
+    """
+    params, velocity = state.params, state.velocity
+    return (
+        type(X) is np.ndarray
+        and X.ndim == 2
+        and X.dtype in (np.float32, np.float64)
+        and type(objective.loss) in _LOSS_KINDS
+        and type(update_rule) is MomentumUpdate
+        and isinstance(params, np.ndarray)
+        and params.dtype == X.dtype
+        and params.flags.c_contiguous
+        and params.flags.writeable
+        and (
+            velocity is None
+            or (
+                velocity.dtype == X.dtype
+                and velocity.flags.c_contiguous
+                and velocity.flags.writeable
+            )
+        )
+    )
+
+
+def _block(n, minimum):
+    return max(minimum, -(-n // TASKS_PER_PHASE))
+
+
+def kernel_threads(batch_rows, n_features, n_classes):
+    """OpenMP threads for minibatches of ``batch_rows`` rows.
+
+    ``omp_get_max_threads()`` read now (so ``OMP_NUM_THREADS`` and
+    ``threadpoolctl.threadpool_limits(user_api="openmp")`` cap it), and no
+    more than the products' work pays for (``MIN_WORK_PER_THREAD`` each).
+
+    Parameters
+    ----------
+    batch_rows, n_features, n_classes : int
+
+    Returns
+    -------
+    int
+    """
+    work = 2 * batch_rows * n_features * n_classes
+    return int(max(1, min(_dense_kernel.max_threads(), work // MIN_WORK_PER_THREAD)))
+
+
+def dense_epoch(
+    objective,
+    update_rule,
+    state,
+    X,
+    y,
+    sample_weight,
+    order,
+    starts,
+    stops,
+    lrs,
+    scales,
+    n_threads=None,
+):
+    """Run minibatches in turn in compiled code; ``state`` is updated in place.
+
+    Batch ``b`` is the rows ``order[starts[b]:stops[b]]``; it takes the step
+    of :class:`DenseStepper` with step size ``lrs[b]`` and its score gradients
+    multiplied by ``scales[b]`` (one over its normaliser), so that the
+    parameters end as after ``DenseStepper.step`` on each batch in turn, up to
+    rounding. The result does not depend on the number of threads, bit for
+    bit.
+
+    Parameters
+    ----------
+    objective : LinearObjective
+        Softmax cross-entropy or Weston–Watkins hinge (see
+        :func:`kernel_supports`).
+    update_rule : MomentumUpdate
+    state : SolverState
+        ``params``, ``velocity``, ``center`` and ``intercept_step`` are used;
+        ``params`` and ``velocity`` are updated. ``state.t`` is left to the
+        caller.
+    X : ndarray of shape (n_samples, n_features)
+        Of the dtype of ``state.params``; any memory layout. Read only.
+    y : ndarray of shape (n_samples,)
+        Class indices.
+    sample_weight : ndarray of shape (n_samples,) or None
+        None: every weight is 1.
+    order : ndarray of shape (n_samples,) or None
+        Row indices; None means ``arange(n_samples)`` (rows read in place
+        when ``X`` is C-ordered).
+    starts, stops : array-like of int of shape (n_batches,)
+        Each batch as positions in ``order``.
+    lrs : array-like of float of shape (n_batches,)
+        Step size of each batch.
+    scales : array-like of float of shape (n_batches,)
+        ``1 / weight_sum`` of each batch (``weight_sum`` as in
+        :meth:`DenseStepper.step`).
+    n_threads : int, default=None
+        OpenMP threads; None chooses with :func:`kernel_threads`.
+
+    Returns
+    -------
+    losses : ndarray of shape (n_batches,)
+        ``sum_i w_i L_i`` over each batch (unscaled), at the parameters its
+        gradient was taken at.
+    """
+    dtype = state.params.dtype
+    starts = np.ascontiguousarray(starts, dtype=np.intp)
+    stops = np.ascontiguousarray(stops, dtype=np.intp)
+    lrs = np.ascontiguousarray(lrs, dtype=np.float64)
+    scales = np.ascontiguousarray(scales, dtype=np.float64)
+    n_batches = starts.shape[0]
+    if not (stops.shape == lrs.shape == scales.shape == (n_batches,)):
+        raise ValueError("starts, stops, lrs and scales must have one entry a batch.")
+    n_samples, n_features = X.shape
+    limit = n_samples if order is None else order.shape[0]
+    if n_batches and (
+        starts.min() < 0 or stops.max() > limit or (stops < starts).any()
+    ):
+        raise ValueError("A batch reaches outside the rows.")
+    if order is not None:
+        order = np.ascontiguousarray(order, dtype=np.intp)
+        if order.size and (order.min() < 0 or order.max() >= n_samples):
+            raise ValueError("order holds an index outside the rows of X.")
+    y = np.ascontiguousarray(y, dtype=np.intp)
+    n_classes = state.params.shape[1]
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError("y holds a class index outside [0, n_classes).")
+    if sample_weight is not None:
+        sample_weight = np.ascontiguousarray(sample_weight, dtype=dtype)
+    center = state.center
+    if center is not None:
+        if not objective.fit_intercept:
+            raise ValueError("Centring needs an intercept.")
+        center = np.ascontiguousarray(center, dtype=dtype)
+    batch_rows = int((stops - starts).max()) if n_batches else 0
+    if n_threads is None:
+        n_threads = kernel_threads(batch_rows, n_features, n_classes)
+    loss = objective.loss
+    return _dense_kernel.dense_epoch(
+        state.params,
+        state.velocity,
+        X,
+        y,
+        sample_weight,
+        order,
+        starts,
+        stops,
+        lrs,
+        scales,
+        center,
+        bool(objective.fit_intercept),
+        _LOSS_KINDS[type(loss)],
+        float(getattr(loss, "delta", 0.0)),
+        float(objective.alpha),
+        float(update_rule.momentum) if state.velocity is not None else 0.0,
+        bool(update_rule.nesterov),
+        float(state.intercept_step),
+        n_features * n_classes >= BLAS_MIN_ROW_WORK,
+        int(n_threads),
+        _block(batch_rows, MIN_ROW_BLOCK),
+        _block(n_features, MIN_FEATURE_BLOCK),
+    )
