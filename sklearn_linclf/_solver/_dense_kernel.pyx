@@ -26,13 +26,13 @@ the same shape, whichever thread runs it. ``b_eff`` is computed by every
 thread in the same order. So the results are the same bit for bit with any
 number of threads.
 
-BLAS or loops
--------------
-With BLAS (``use_blas``) the products of A and C are ``gemm`` calls on
-contiguous blocks (the rows are gathered into a buffer unless they already
-are rows of a C-ordered ``X``); without, plain loops read ``X`` where it is,
-which is faster when ``d * k`` is tiny and a BLAS call costs more than its
-arithmetic.
+BLAS
+----
+The products of A and C are ``gemm`` calls on contiguous blocks: the rows
+are gathered into a buffer unless they already are consecutive rows of an
+``X`` with unit column stride. Plain loops that read ``X`` where it is were
+slower at every size measured, even 2 features and 3 classes (the gradient's
+sum over the batch is a chain of dependent additions through memory).
 """
 
 from cython cimport floating
@@ -125,14 +125,20 @@ cdef inline void _loss_rows(
     const floating *sw, intp start, intp i0, intp i1, intp k,
     int loss_kind, floating delta, floating scale,
 ) noexcept nogil:
-    """Scores ``S[i0:i1]`` become ``G``; ``losses[i] = w_i L_i``."""
+    """Scores ``S[i0:i1]`` become ``G``; ``losses[i] = w_i L_i``.
+
+    Each entry of ``G`` is rounded as numpy rounds it (the gradient, times
+    ``w_i``, times ``scale``) but written once: reading back entries just
+    written one by one stalls on store forwarding.
+    """
     cdef intp i, j, row, yi
     cdef floating *s
-    cdef floating m, total, sy, margin, count, w, value
+    cdef floating m, total, inv_total, sy, margin, count, w, value, g, active
     for i in range(i0, i1):
         row = start + i if order == NULL else order[start + i]
         yi = y[row]
         s = S + i * k
+        w = 1 if sw == NULL else sw[row]
         if loss_kind == SOFTMAX:
             m = s[0]
             for j in range(1, k):
@@ -144,13 +150,22 @@ cdef inline void _loss_rows(
                 s[j] = _exp(s[j] - m)
                 total = total + s[j]
             value = _log(total) - sy
+            # One division a row: numpy divides each entry, this differs by
+            # at most an ulp.
+            inv_total = 1 / total
             for j in range(k):
-                s[j] = s[j] / total
-            s[yi] = s[yi] - 1
+                g = s[j] * inv_total
+                if j == yi:
+                    g = g - 1
+                if sw != NULL:
+                    g = g * w
+                s[j] = g * scale
         else:
             sy = s[yi]
             value = 0
             count = 0
+            # (1 * w) * scale, numpy's rounding of an active margin's entry.
+            active = w * scale
             for j in range(k):
                 if j == yi:
                     continue
@@ -158,17 +173,15 @@ cdef inline void _loss_rows(
                 if margin > 0:
                     value = value + margin
                     count = count + 1
-                    s[j] = 1
+                    s[j] = active
                 else:
                     s[j] = 0
-            s[yi] = -count
+            g = -count
+            if sw != NULL:
+                g = g * w
+            s[yi] = g * scale
         if sw != NULL:
-            w = sw[row]
             value = value * w
-            for j in range(k):
-                s[j] = s[j] * w
-        for j in range(k):
-            s[j] = s[j] * scale
         losses[i] = value
 
 
@@ -212,7 +225,6 @@ def dense_epoch(
     double momentum,
     bint nesterov,
     double intercept_step,
-    bint use_blas,
     int n_threads,
     intp row_block,
     intp feature_block,
@@ -249,8 +261,6 @@ def dense_epoch(
     nesterov : bool
     intercept_step : float
         Factor of the intercept's gradient.
-    use_blas : bool
-        Products by ``gemm`` (else loops).
     n_threads : int
         OpenMP threads (at least 1).
     row_block, feature_block : int
@@ -287,10 +297,10 @@ def dense_epoch(
     if n_batches == 0 or bmax == 0:
         return losses_out
 
-    # Rows of X usable by gemm where they are: unit column stride, and either
-    # consecutive rows (order None) or one batch of all rows in their order.
+    # Rows of X usable by gemm where they are: unit column stride and
+    # consecutive rows (order None), as a full batch of a C-ordered X.
     cdef bint rows_in_place = cs == 1 and rs >= d and order is None
-    cdef bint gather = use_blas and not rows_in_place
+    cdef bint gather = not rows_in_place
     cdef intp ldx = d if gather else rs
 
     S_arr = np.empty(bmax * k, dtype=np.float32 if floating is float else np.float64)
@@ -328,7 +338,7 @@ def dense_epoch(
     with nogil, parallel(num_threads=n_threads):
         # Per-thread scratch: the intercept's scores and a block of gradient.
         beff = <floating *>malloc(k * sizeof(floating))
-        gbuf = <floating *>malloc(feature_block * k * sizeof(floating))
+        gbuf = <floating *>malloc(max(feature_block, 1) * k * sizeof(floating))
         for b in range(n_batches):
             start = starts[b]
             stop = stops[b]
@@ -350,12 +360,9 @@ def dense_epoch(
                 for i in range(i0, i1):
                     for j in range(k):
                         Sp[i * k + j] = beff[j]
-                if use_blas:
-                    _gemm(b"N", b"N", <int>k, <int>(i1 - i0), <int>d,
-                          P, <int>k, <floating *>xbase + i0 * ldx, <int>ldx,
-                          1, Sp + i0 * k, <int>k)
-                else:
-                    _scores_loop(Xp, rs, cs, op, start, i0, i1, d, k, P, Sp)
+                _gemm(b"N", b"N", <int>k, <int>(i1 - i0), <int>d,
+                      P, <int>k, <floating *>xbase + i0 * ldx, <int>ldx,
+                      1, Sp + i0 * k, <int>k)
                 _loss_rows(Sp, row_losses, yp, op, swp, start, i0, i1, k,
                            loss_kind, f_delta, f_scale)
             _barrier()
@@ -376,13 +383,9 @@ def dense_epoch(
                 f0 = t * feature_block
                 f1 = min(d, f0 + feature_block)
                 nf = f1 - f0
-                if use_blas:
-                    _gemm(b"N", b"T", <int>k, <int>nf, <int>nb,
-                          Sp, <int>k, <floating *>xbase + f0, <int>ldx,
-                          0, gbuf, <int>k)
-                else:
-                    _gradient_loop(Xp, rs, cs, op, start, nb, f0, f1, k, Sp,
-                                   gbuf)
+                _gemm(b"N", b"T", <int>k, <int>nf, <int>nb,
+                      Sp, <int>k, <floating *>xbase + f0, <int>ldx,
+                      0, gbuf, <int>k)
                 _coef_update(P, V, gbuf, cp, gsum, f0, f1, k, two_alpha,
                              f_lr, mu, nesterov)
             _barrier()
@@ -406,57 +409,6 @@ cdef inline void _gather(
         else:
             for l in range(d):
                 Xb[i * d + l] = xr[l * cs]
-
-
-cdef inline void _scores_loop(
-    const floating *X, intp rs, intp cs, const intp *order, intp start,
-    intp i0, intp i1, intp d, intp k, const floating *P, floating *S,
-) noexcept nogil:
-    """``S[i0:i1] += X_b[i0:i1] W^T``, reading ``X`` where it is."""
-    cdef intp i, j, row
-    cdef const floating *xr
-    cdef floating *s
-    for i in range(i0, i1):
-        row = start + i if order == NULL else order[start + i]
-        xr = X + row * rs
-        s = S + i * k
-        # The intercept is already in S: the products are added to it, as
-        # BLAS does with beta = 1 (and numpy with raw += b).
-        for j in range(k):
-            s[j] = s[j] + _dot_column(xr, cs, P, d, k, j)
-
-
-cdef inline floating _dot_column(
-    const floating *xr, intp cs, const floating *P, intp d, intp k, intp j,
-) noexcept nogil:
-    cdef intp l
-    cdef floating acc = 0
-    for l in range(d):
-        acc = acc + xr[l * cs] * P[l * k + j]
-    return acc
-
-
-cdef inline void _gradient_loop(
-    const floating *X, intp rs, intp cs, const intp *order, intp start,
-    intp nb, intp f0, intp f1, intp k, const floating *G, floating *out,
-) noexcept nogil:
-    """``out = X_b[:, f0:f1]^T G``, summing over the batch in row order."""
-    cdef intp i, j, l, row
-    cdef const floating *xr
-    cdef const floating *g
-    cdef floating *o
-    cdef floating xv
-    for l in range((f1 - f0) * k):
-        out[l] = 0
-    for i in range(nb):
-        row = start + i if order == NULL else order[start + i]
-        xr = X + row * rs
-        g = G + i * k
-        for l in range(f0, f1):
-            xv = xr[l * cs]
-            o = out + (l - f0) * k
-            for j in range(k):
-                o[j] = o[j] + xv * g[j]
 
 
 cdef inline double _sum(const double *a, intp n) noexcept nogil:

@@ -14,22 +14,19 @@ from .updates import MomentumUpdate
 
 _LOSS_KINDS = {SoftmaxCrossEntropy: 0, WestonWatkinsHinge: 1}
 
-# Below this many multiply-adds per row (n_features * n_classes) the products
-# run as plain loops: a BLAS call costs about as much as its arithmetic there,
-# and the loops read X where it is instead of gathering the rows.
-BLAS_MIN_ROW_WORK = 64
-
-# Multiply-adds of a minibatch's products (per thread) below which a second
-# thread costs more in synchronisation (three barriers per batch) than it
-# saves.
+# Multiply-adds of a minibatch's two products per thread below which another
+# thread costs more in synchronisation (three barriers a batch) than it saves.
 MIN_WORK_PER_THREAD = 100_000
 
-# Tasks of the row and feature phases: about this many per batch (for load
-# balance), each of at least these many rows or features. Neither may depend
-# on the number of threads, or the results would.
-TASKS_PER_PHASE = 8
-MIN_ROW_BLOCK = 16
-MIN_FEATURE_BLOCK = 4
+# At most this many tasks per phase. A task is one gemm call, so more tasks
+# than threads only add call overhead; their number follows the work (never
+# the thread count, on which the results must not depend), as a power of two
+# so that they divide evenly among 2, 4 or 8 threads.
+MAX_TASKS = 8
+
+# As loop._THREADED_PRODUCT_SIZE: from this many multiply-adds a product would
+# run on several BLAS threads unless limited.
+_BLAS_THREADED_SIZE = 10_000_000
 
 
 class DenseStepper:
@@ -94,8 +91,10 @@ def kernel_supports(objective, update_rule, state, X):
     )
 
 
-def _block(n, minimum):
-    return max(minimum, -(-n // TASKS_PER_PHASE))
+def _n_tasks(batch_rows, n_features, n_classes):
+    work = 2 * batch_rows * n_features * n_classes
+    n = max(1, min(MAX_TASKS, work // MIN_WORK_PER_THREAD))
+    return 1 << (n.bit_length() - 1)
 
 
 def kernel_threads(batch_rows, n_features, n_classes):
@@ -113,8 +112,8 @@ def kernel_threads(batch_rows, n_features, n_classes):
     -------
     int
     """
-    work = 2 * batch_rows * n_features * n_classes
-    return int(max(1, min(_dense_kernel.max_threads(), work // MIN_WORK_PER_THREAD)))
+    n_tasks = _n_tasks(batch_rows, n_features, n_classes)
+    return int(max(1, min(_dense_kernel.max_threads(), n_tasks)))
 
 
 def dense_epoch(
@@ -207,8 +206,9 @@ def dense_epoch(
     batch_rows = int((stops - starts).max()) if n_batches else 0
     if n_threads is None:
         n_threads = kernel_threads(batch_rows, n_features, n_classes)
+    n_tasks = _n_tasks(batch_rows, n_features, n_classes)
     loss = objective.loss
-    return _dense_kernel.dense_epoch(
+    args = (
         state.params,
         state.velocity,
         X,
@@ -227,8 +227,15 @@ def dense_epoch(
         float(update_rule.momentum) if state.velocity is not None else 0.0,
         bool(update_rule.nesterov),
         float(state.intercept_step),
-        n_features * n_classes >= BLAS_MIN_ROW_WORK,
         int(n_threads),
-        _block(batch_rows, MIN_ROW_BLOCK),
-        _block(n_features, MIN_FEATURE_BLOCK),
+        -(-batch_rows // n_tasks),
+        -(-n_features // n_tasks),
     )
+    if batch_rows * n_features * n_classes < _BLAS_THREADED_SIZE:
+        return _dense_kernel.dense_epoch(*args)
+    # Each gemm call here is one task of one thread: BLAS's own threads would
+    # only compete with them. The user's setting is restored on exit.
+    from .loop import _threadpool_controller
+
+    with _threadpool_controller().limit(limits=1, user_api="blas"):
+        return _dense_kernel.dense_epoch(*args)

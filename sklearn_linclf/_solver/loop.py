@@ -10,7 +10,7 @@ from scipy.sparse import issparse
 from sklearn.utils import gen_batches
 from threadpoolctl import ThreadpoolController
 
-from .dense import DenseStepper
+from .dense import DenseStepper, dense_epoch, kernel_supports
 from .full_batch import accelerated_descent
 from .sparse import LazySparseStepper
 
@@ -111,9 +111,10 @@ def run_epoch(
     full_batch = batch_size >= n_samples
     if not full_batch:
         order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
+    compiled = not issparse(X) and kernel_supports(objective, update_rule, state, X)
     if issparse(X):
         stepper = LazySparseStepper(objective, update_rule, state)
-    else:
+    elif not compiled:
         stepper = DenseStepper(objective, update_rule, state)
     # Every row is up to date between epochs, so the penalty is one pass.
     penalty = objective.penalty(objective.split_params(state.params)[0])
@@ -131,6 +132,21 @@ def run_epoch(
         n_whole = n_samples - n_samples % batch_size
         order[:n_whole].reshape(-1, batch_size).sort(axis=1)
         order[n_whole:].sort()
+    if compiled:
+        total, total_weight = _compiled_epoch(
+            objective,
+            state,
+            X,
+            y,
+            sample_weight,
+            None if full_batch or not shuffle else order,
+            batch_size=batch_size,
+            update_rule=update_rule,
+            schedule=schedule,
+            mean_weight=mean_weight,
+            equal_weight=equal_weight,
+        )
+        return total / total_weight + penalty
     total, total_weight = 0.0, 0.0
     for batch in gen_batches(n_samples, batch_size):
         if full_batch:
@@ -154,6 +170,63 @@ def run_epoch(
         total_weight += batch_weight
     stepper.finish()
     return total / total_weight + penalty
+
+
+def _compiled_epoch(
+    objective,
+    state,
+    X,
+    y,
+    sample_weight,
+    order,
+    *,
+    batch_size,
+    update_rule,
+    schedule,
+    mean_weight,
+    equal_weight,
+):
+    """The batches of :func:`run_epoch` in one call of :func:`.dense.dense_epoch`.
+
+    The same batches, normalisers, step sizes and skipped zero-weight batches
+    as the loop over :class:`DenseStepper`, computed for the whole epoch
+    first (none depends on the parameters). ``order`` None reads the rows in
+    their order. Returns ``(sum of w_i L_i, sum of w_i)`` over the batches
+    run; ``state.t`` counts them.
+    """
+    n_samples = X.shape[0]
+    starts = np.arange(0, n_samples, batch_size)
+    stops = np.minimum(starts + batch_size, n_samples)
+    sizes = stops - starts
+    normalisers = sizes * float(mean_weight)
+    if equal_weight is None:
+        weights = sample_weight if order is None else sample_weight[order]
+        batch_weights = np.add.reduceat(weights, starts, dtype=np.float64)
+        run = batch_weights > 0  # a batch of zero-weight rows carries no information
+        starts, stops, normalisers = starts[run], stops[run], normalisers[run]
+        batch_weights = batch_weights[run]
+        kernel_weight, weight_sums = sample_weight, normalisers
+    else:
+        batch_weights = sizes * equal_weight
+        kernel_weight, weight_sums = None, normalisers / equal_weight
+    lrs = [schedule(state.t + m, state.n_decays) for m in range(starts.size)]
+    losses = dense_epoch(
+        objective,
+        update_rule,
+        state,
+        X,
+        y,
+        kernel_weight,
+        order,
+        starts,
+        stops,
+        lrs,
+        1.0 / weight_sums,
+    )
+    state.t += starts.size
+    if equal_weight is not None:
+        losses *= equal_weight
+    return float(losses.sum()), float(batch_weights.sum())
 
 
 MIN_PLATEAU_UPDATES = 50
