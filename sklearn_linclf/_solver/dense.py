@@ -15,7 +15,7 @@ from .updates import MomentumUpdate
 _LOSS_KINDS = {SoftmaxCrossEntropy: 0, WestonWatkinsHinge: 1}
 
 # Multiply-adds of a minibatch's two products per thread below which another
-# thread costs more in synchronisation (three barriers a batch) than it saves.
+# thread costs more in synchronisation (two barriers a batch) than it saves.
 MIN_WORK_PER_THREAD = 100_000
 
 # At most this many tasks per phase. A task is one gemm call, so more tasks
