@@ -405,9 +405,10 @@ cdef inline void _gather(
     for i in range(i0, i1):
         row = start + i if order == NULL else order[start + i]
         xr = X + row * rs
-        if cs == 1:
+        if cs == 1 and d > 16:
             memcpy(Xb + i * d, xr, d * sizeof(floating))
         else:
+            # A call of memcpy per short row cost more than the copy.
             for l in range(d):
                 Xb[i * d + l] = xr[l * cs]
 
