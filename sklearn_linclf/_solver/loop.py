@@ -106,6 +106,12 @@ def run_epoch(
     parameters before the update. (The penalty after the update would mix
     two iterates and can dip below the minimum, which stalls the stopping
     rule.) ``state`` is updated in place.
+
+    A numpy ``X`` (with the softmax or Weston–Watkins loss and
+    :class:`~.updates.MomentumUpdate`) runs the whole epoch in one compiled
+    call, :func:`.dense.dense_epoch`; other dense inputs take
+    :class:`~.dense.DenseStepper` a batch at a time, sparse ones
+    :class:`~.sparse.LazySparseStepper`.
     """
     n_samples = X.shape[0]
     full_batch = batch_size >= n_samples
