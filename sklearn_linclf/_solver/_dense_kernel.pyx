@@ -132,7 +132,7 @@ cdef inline void _loss_rows(
     ``w_i``, times ``scale``) but written once: reading back entries just
     written one by one stalls on store forwarding.
     """
-    cdef intp i, j, row, yi
+    cdef intp i, j, jmax, row, yi
     cdef floating *s
     cdef floating m, total, inv_total, sy, margin, count, w, value, g, active
     for i in range(i0, i1):
@@ -142,13 +142,16 @@ cdef inline void _loss_rows(
         w = 1 if sw == NULL else sw[row]
         if loss_kind == SOFTMAX:
             m = s[0]
+            jmax = 0
             for j in range(1, k):
                 if s[j] > m:
                     m = s[j]
+                    jmax = j
             sy = s[yi] - m
             total = 0
             for j in range(k):
-                s[j] = _exp(s[j] - m)
+                # exp(0) is exactly 1: one call fewer a row (a third at k=3).
+                s[j] = 1 if j == jmax else _exp(s[j] - m)
                 total = total + s[j]
             value = _log(total) - sy
             # One division a row: numpy divides each entry, this differs by
