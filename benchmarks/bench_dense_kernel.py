@@ -16,6 +16,7 @@ median (and minimum) of the repeats is shown; compare ratios within a run.
 """
 
 import io
+import os
 import platform
 import sys
 import time
@@ -252,6 +253,13 @@ def epoch_times():
     print()
 
 
+def _load():
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except (AttributeError, OSError):
+        return "unknown"
+
+
 def main():
     buffer = io.StringIO()
 
@@ -268,9 +276,13 @@ def main():
                 f"  {lib['user_api']}: {lib['internal_api']} "
                 f"{lib.get('version')} ({lib['num_threads']} threads)"
             )
-        print(f"machine: {platform.machine()}, {platform.processor() or ''}\n")
+        print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs")
+        # The kernel's threads wait for each other twice a batch: on a machine
+        # whose cores are busy with other work, 2 threads can be much slower.
+        print(f"load average at start: {_load()}\n")
         fixed_cost()
         epoch_times()
+        print(f"load average at end: {_load()}")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(buffer.getvalue())
     print(f"(written to {RESULTS})")

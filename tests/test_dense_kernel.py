@@ -353,3 +353,92 @@ def test_bad_batches_are_refused():
         dense_epoch(
             objective, rule, state, X, y + 5, None, None, [0], [20], [1.0], [1.0]
         )
+
+
+def test_chunked_epoch_equals_one_call(monkeypatch):
+    # Many batches in chunks of 3 (the thread choice's unit) give the same
+    # bits as one call on one thread.
+    monkeypatch.setattr(dense_module.ThreadChoice, "chunk", 3)
+    monkeypatch.setattr(dense_module, "_CHOICES", {})
+    n_samples, n_features, n_classes = 2000, 120, 7
+    X, y, sample_weight, rng = _problem(n_samples, n_features, n_classes, np.float64)
+    objective = LinearObjective(LOSSES["softmax"], 1e-3, True)
+    rule = RULES["heavy-ball"]
+    order = rng.permutation(n_samples)
+    starts, stops, lrs, weight_sums = _batches(
+        n_samples, 128, sample_weight, np.float64
+    )
+    results = []
+    for n_threads, limit in ((1, 1), (None, 2)):
+        state = _state(
+            objective,
+            rule,
+            n_features,
+            n_classes,
+            np.float64,
+            np.random.default_rng(1),
+        )
+        with threadpool_limits(limits=limit, user_api="openmp"):
+            losses = dense_epoch(
+                objective,
+                rule,
+                state,
+                X,
+                y,
+                sample_weight,
+                order,
+                starts,
+                stops,
+                lrs,
+                1.0 / weight_sums,
+                n_threads=n_threads,
+            )
+        results.append((losses, state.params, state.velocity))
+    choices = list(dense_module._CHOICES.values())
+    assert len(choices) == 1 and set(choices[0].per_batch) == {1, 2}
+    for got, expected in zip(results[1], results[0], strict=True):
+        assert_array_equal(got, expected)
+
+
+class _FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize("faster", [1, 2])
+def test_thread_choice_follows_the_faster(faster):
+    clock = _FakeClock()
+    choice = dense_module.ThreadChoice(2, clock=clock)
+    used = []
+
+    def run(lo, hi, threads):
+        used.append(threads)
+        clock.now += (hi - lo) * (1.0 if threads == faster else 10.0)
+        return np.arange(lo, hi, dtype=float)
+
+    n_batches = 100 * choice.chunk + 5
+    losses = choice.run(run, n_batches)
+    assert_array_equal(losses, np.arange(n_batches))  # every batch, in order
+    assert set(used[:2]) == {1, 2}  # both were timed first
+    assert choice.best() == faster
+    # The slower one is retried less and less often: a few chunks of 101.
+    assert 2 <= used.count(3 - faster) <= 10
+
+
+def test_thread_choice_switches_when_the_speed_changes():
+    clock = _FakeClock()
+    choice = dense_module.ThreadChoice(2, clock=clock)
+    cost = {1: 1.0, 2: 10.0}  # two threads stalled, then the cores free up
+
+    def run(lo, hi, threads):
+        clock.now += (hi - lo) * cost[threads]
+        return np.zeros(hi - lo)
+
+    choice.run(run, 20 * choice.chunk)
+    assert choice.best() == 1
+    cost[2] = 0.5
+    choice.run(run, (choice.max_wait + 4) * choice.chunk)
+    assert choice.best() == 2

@@ -6,6 +6,9 @@ call and serves the inputs the kernel does not (other array types, losses or
 update rules).
 """
 
+import time
+from contextlib import nullcontext
+
 import numpy as np
 
 from .._loss import SoftmaxCrossEntropy, WestonWatkinsHinge
@@ -166,7 +169,8 @@ def dense_epoch(
         ``1 / weight_sum`` of each batch (``weight_sum`` as in
         :meth:`DenseStepper.step`).
     n_threads : int, default=None
-        OpenMP threads; None chooses with :func:`kernel_threads`.
+        OpenMP threads. None: at most :func:`kernel_threads`, and one when
+        that ran this kind of batch faster lately (see :class:`ThreadChoice`).
 
     Returns
     -------
@@ -204,38 +208,119 @@ def dense_epoch(
             raise ValueError("Centring needs an intercept.")
         center = np.ascontiguousarray(center, dtype=dtype)
     batch_rows = int((stops - starts).max()) if n_batches else 0
-    if n_threads is None:
-        n_threads = kernel_threads(batch_rows, n_features, n_classes)
     n_tasks = _n_tasks(batch_rows, n_features, n_classes)
     loss = objective.loss
-    args = (
-        state.params,
-        state.velocity,
-        X,
-        y,
-        sample_weight,
-        order,
-        starts,
-        stops,
-        lrs,
-        scales,
+    loss_kind = _LOSS_KINDS[type(loss)]
+    head = (state.params, state.velocity, X, y, sample_weight, order)
+    tail = (
         center,
         bool(objective.fit_intercept),
-        _LOSS_KINDS[type(loss)],
+        loss_kind,
         float(getattr(loss, "delta", 0.0)),
         float(objective.alpha),
         float(update_rule.momentum) if state.velocity is not None else 0.0,
         bool(update_rule.nesterov),
         float(state.intercept_step),
-        int(n_threads),
-        -(-batch_rows // n_tasks),
-        -(-n_features // n_tasks),
     )
-    if batch_rows * n_features * n_classes < _BLAS_THREADED_SIZE:
-        return _dense_kernel.dense_epoch(*args)
-    # Each gemm call here is one task of one thread: BLAS's own threads would
-    # only compete with them. The user's setting is restored on exit.
-    from .loop import _threadpool_controller
+    blocks = (-(-batch_rows // n_tasks), -(-n_features // n_tasks))
 
-    with _threadpool_controller().limit(limits=1, user_api="blas"):
-        return _dense_kernel.dense_epoch(*args)
+    def run(lo, hi, threads):
+        batches = (starts[lo:hi], stops[lo:hi], lrs[lo:hi], scales[lo:hi])
+        return _dense_kernel.dense_epoch(*head, *batches, *tail, threads, *blocks)
+
+    if batch_rows * n_features * n_classes < _BLAS_THREADED_SIZE:
+        blas_limit = nullcontext()
+    else:
+        # Each gemm call here is one task of one thread: BLAS's own threads
+        # would only compete with them. The user's setting is restored on exit.
+        from .loop import _threadpool_controller
+
+        blas_limit = _threadpool_controller().limit(limits=1, user_api="blas")
+    with blas_limit:
+        if n_threads is not None:
+            return run(0, n_batches, int(n_threads))
+        most = kernel_threads(batch_rows, n_features, n_classes)
+        if most == 1:
+            return run(0, n_batches, 1)
+        key = (batch_rows, n_features, n_classes, X.dtype.char, loss_kind, most)
+        if key not in _CHOICES:
+            if len(_CHOICES) >= 64:
+                _CHOICES.clear()
+            _CHOICES[key] = ThreadChoice(most)
+        return _CHOICES[key].run(run, n_batches)
+
+
+class ThreadChoice:
+    """One thread or ``n``, whichever has lately run a kind of batch faster.
+
+    The kernel's threads meet twice a batch. When other programs keep the
+    cores busy, a thread often waits for a CPU at a meeting, and ``n``
+    threads can run many times slower than one (measured here: 5 to 20
+    times). The results do not depend on the number of threads, so it can
+    follow the measured speed: the batches run in chunks of ``chunk``, each
+    timed, with the faster choice so far; the other is tried again now and
+    then, after twice as many chunks each time it loses (up to
+    ``max_wait``).
+
+    Parameters
+    ----------
+    n : int
+        The most threads to use (> 1).
+    clock : callable, default=time.perf_counter
+        Seconds, for the timings.
+    """
+
+    chunk = 32
+    max_wait = 128
+
+    def __init__(self, n, clock=time.perf_counter):
+        self.n = n
+        self.clock = clock
+        self.per_batch = {}  # threads -> seconds a batch
+        self.wait = 1
+        self.countdown = 0
+
+    def best(self):
+        """The number of threads that was faster (``n`` until both were timed)."""
+        if 1 not in self.per_batch:
+            return self.n
+        return 1 if self.per_batch[1] < self.per_batch.get(self.n, np.inf) else self.n
+
+    def run(self, run, n_batches):
+        """``run(lo, hi, threads)`` on chunks of ``range(n_batches)``, joined.
+
+        Parameters
+        ----------
+        run : callable
+            Runs batches ``lo:hi`` with ``threads`` threads and returns their
+            losses.
+        n_batches : int
+
+        Returns
+        -------
+        ndarray
+            The losses of all chunks, in order.
+        """
+        losses = []
+        for lo in range(0, n_batches, self.chunk):
+            hi = min(n_batches, lo + self.chunk)
+            best = self.best()
+            other = 1 if best == self.n else self.n
+            probe = other not in self.per_batch or self.countdown <= 0
+            threads = other if probe else best
+            start = self.clock()
+            losses.append(run(lo, hi, threads))
+            seconds = (self.clock() - start) / (hi - lo)
+            previous = self.per_batch.get(threads)
+            if probe or previous is None:
+                self.per_batch[threads] = seconds
+                won = self.best() == threads
+                self.wait = 1 if won else min(2 * self.wait, self.max_wait)
+                self.countdown = self.wait
+            else:
+                self.per_batch[threads] = 0.5 * (previous + seconds)
+                self.countdown -= 1
+        return np.concatenate(losses) if losses else np.zeros(0)
+
+
+_CHOICES = {}
