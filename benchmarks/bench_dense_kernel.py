@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_info
 from sklearn_linclf import HingeClassifier, SoftmaxClassifier
 from sklearn_linclf._loss import SoftmaxCrossEntropy, WestonWatkinsHinge
 from sklearn_linclf._objective import LinearObjective
-from sklearn_linclf._solver import MomentumUpdate, loop, make_state
+from sklearn_linclf._solver import MomentumUpdate, dense, loop, make_state
 from sklearn_linclf._solver.dense import dense_epoch, kernel_supports, kernel_threads
 from sklearn_linclf._solver.steps import ConstantSchedule
 
@@ -49,6 +49,23 @@ class numpy_loop:
 
     def __exit__(self, *exc):
         loop.kernel_supports = kernel_supports
+
+
+class forced_threads:
+    """Context in which the kernel runs on the most threads it may, always.
+
+    (By default it measures whether they beat one thread, see
+    ``sklearn_linclf._solver.dense.ThreadChoice``.)
+    """
+
+    def __enter__(self):
+        self.saved = dense.ThreadChoice.run
+        dense.ThreadChoice.run = lambda choice, run, n_batches: run(
+            0, n_batches, choice.n
+        )
+
+    def __exit__(self, *exc):
+        dense.ThreadChoice.run = self.saved
 
 
 def _stats(times):
@@ -82,7 +99,9 @@ def _problem(X, loss, momentum=0.9):
     return objective, rule
 
 
-def _epoch_runner(X, y, objective, rule, n_classes, *, numpy_path, n_threads=None):
+def _epoch_runner(
+    X, y, objective, rule, n_classes, *, numpy_path, n_threads=None, forced=False
+):
     state = make_state(np.zeros((X.shape[1] + 1, n_classes), dtype=X.dtype), rule)
     state.center = X.mean(axis=0).astype(X.dtype)
     sample_weight = np.ones(X.shape[0], dtype=X.dtype)
@@ -99,6 +118,7 @@ def _epoch_runner(X, y, objective, rule, n_classes, *, numpy_path, n_threads=Non
             loop._blas_threads_for(X, BATCH_SIZE, n_classes),
             openmp if n_threads else nullcontext(),
             numpy_loop() if numpy_path else nullcontext(),
+            forced_threads() if forced else nullcontext(),
         ):
             start = time.perf_counter()
             _epoch(objective, state, X, y, sample_weight, rng, rule, schedule)
@@ -221,7 +241,11 @@ def _datasets():
 
 def epoch_times():
     print("== Epoch time (run_epoch, batch 256, Nesterov momentum, centred) ==")
-    print("   median [min] of the repeats; ratio = numpy loop / kernel, 1T / 2T")
+    print(
+        "   median [min] of the repeats; 1T, 2T: the kernel forced to 1 or 2\n"
+        "   threads; auto: the default (up to 2, 1 when it measured faster);\n"
+        "   ratios: numpy loop / kernel, 1T / 2T"
+    )
     for label, X, y in _datasets():
         n_classes = int(y.max()) + 1
         repeats = REPEATS if X.shape[0] < 10_000 else 5
@@ -236,7 +260,8 @@ def epoch_times():
                 {
                     "numpy": runner(numpy_path=True),
                     "1T": runner(numpy_path=False, n_threads=1),
-                    "2T": runner(numpy_path=False, n_threads=2),
+                    "2T": runner(numpy_path=False, n_threads=2, forced=True),
+                    "auto": runner(numpy_path=False, n_threads=2),
                 },
                 repeats=repeats,
             )
@@ -246,8 +271,10 @@ def epoch_times():
                 f"   {type(loss).__name__:20s} numpy {ms['numpy']:8.2f} "
                 f"[{low['numpy']:.2f}] ms   kernel 1T {ms['1T']:8.2f} "
                 f"[{low['1T']:.2f}] ms   2T {ms['2T']:8.2f} [{low['2T']:.2f}] ms   "
+                f"auto {ms['auto']:8.2f} [{low['auto']:.2f}] ms   "
                 f"numpy/1T {ms['numpy'] / ms['1T']:.2f}   "
                 f"numpy/2T {ms['numpy'] / ms['2T']:.2f}   "
+                f"numpy/auto {ms['numpy'] / ms['auto']:.2f}   "
                 f"1T/2T {ms['1T'] / ms['2T']:.2f}"
             )
     print()

@@ -359,6 +359,7 @@ def test_chunked_epoch_equals_one_call(monkeypatch):
     # Many batches in chunks of 3 (the thread choice's unit) give the same
     # bits as one call on one thread.
     monkeypatch.setattr(dense_module.ThreadChoice, "chunk", 3)
+    monkeypatch.setattr(dense_module.ThreadChoice, "probe_chunk", 2)
     monkeypatch.setattr(dense_module, "_CHOICES", {})
     n_samples, n_features, n_classes = 2000, 120, 7
     X, y, sample_weight, rng = _problem(n_samples, n_features, n_classes, np.float64)

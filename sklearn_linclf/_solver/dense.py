@@ -258,9 +258,9 @@ class ThreadChoice:
     threads can run many times slower than one (measured here: 5 to 20
     times). The results do not depend on the number of threads, so it can
     follow the measured speed: the batches run in chunks of ``chunk``, each
-    timed, with the faster choice so far; the other is tried again now and
-    then, after twice as many chunks each time it loses (up to
-    ``max_wait``).
+    timed, with the faster choice so far; the other is tried again on
+    ``probe_chunk`` batches now and then, after twice as many chunks each
+    time it loses (up to ``max_wait``).
 
     Parameters
     ----------
@@ -271,6 +271,7 @@ class ThreadChoice:
     """
 
     chunk = 32
+    probe_chunk = 4
     max_wait = 128
 
     def __init__(self, n, clock=time.perf_counter):
@@ -302,12 +303,14 @@ class ThreadChoice:
             The losses of all chunks, in order.
         """
         losses = []
-        for lo in range(0, n_batches, self.chunk):
-            hi = min(n_batches, lo + self.chunk)
+        lo = 0
+        while lo < n_batches:
             best = self.best()
             other = 1 if best == self.n else self.n
             probe = other not in self.per_batch or self.countdown <= 0
             threads = other if probe else best
+            # A probe is short: on busy cores it may be very slow.
+            hi = min(n_batches, lo + (self.probe_chunk if probe else self.chunk))
             start = self.clock()
             losses.append(run(lo, hi, threads))
             seconds = (self.clock() - start) / (hi - lo)
@@ -320,6 +323,7 @@ class ThreadChoice:
             else:
                 self.per_batch[threads] = 0.5 * (previous + seconds)
                 self.countdown -= 1
+            lo = hi
         return np.concatenate(losses) if losses else np.zeros(0)
 
 
