@@ -273,6 +273,7 @@ class ThreadChoice:
     chunk = 32
     probe_chunk = 4
     max_wait = 128
+    margin = 0.9
 
     def __init__(self, n, clock=time.perf_counter):
         self.n = n
@@ -282,10 +283,16 @@ class ThreadChoice:
         self.countdown = 0
 
     def best(self):
-        """The number of threads that was faster (``n`` until both were timed)."""
+        """The number of threads that was faster (``n`` until both were timed).
+
+        ``n`` threads count as faster when they took less than ``margin``
+        times the time of one.
+        """
         if 1 not in self.per_batch:
             return self.n
-        return 1 if self.per_batch[1] < self.per_batch.get(self.n, np.inf) else self.n
+        n_time = self.per_batch.get(self.n, np.inf)
+        # More threads must win clearly: when they lose, they lose by far.
+        return self.n if n_time < self.margin * self.per_batch[1] else 1
 
     def run(self, run, n_batches):
         """``run(lo, hi, threads)`` on chunks of ``range(n_batches)``, joined.
