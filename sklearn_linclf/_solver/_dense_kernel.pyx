@@ -24,8 +24,8 @@ of threads, and no sum is ever split between threads: each score, each
 coefficient's gradient (a sum over the batch), each column sum and the loss
 sum is computed by one thread, in the same order and, with BLAS, by a call of
 the same shape, whichever thread runs it. ``b_eff`` and the column sums are
-computed by every thread in the same order. So the results are the same bit for bit with any
-number of threads.
+computed by every thread in the same order. So the results are the same bit
+for bit with any number of threads.
 
 BLAS
 ----
