@@ -9,7 +9,7 @@ import numpy as np
 from scipy.sparse import issparse
 from threadpoolctl import ThreadpoolController
 
-from .dense import DenseStepper
+from .dense import DenseStepper, dense_epoch, kernel_supports
 from .full_batch import accelerated_descent
 from .sparse import sparse_epoch
 
@@ -110,6 +110,12 @@ def run_epoch(
     parameters before the update. (The penalty after the update would mix
     two iterates and can dip below the minimum, which stalls the stopping
     rule.) ``state`` is updated in place.
+
+    A CSR ``X`` runs the whole epoch in one compiled call,
+    :func:`.sparse.sparse_epoch`, and so does a numpy ``X`` (with the softmax
+    or Weston–Watkins loss and :class:`~.updates.MomentumUpdate`),
+    :func:`.dense.dense_epoch`; other dense inputs take
+    :class:`~.dense.DenseStepper` a batch at a time.
     """
     n_samples = X.shape[0]
     full_batch = batch_size >= n_samples
@@ -151,14 +157,23 @@ def run_epoch(
         [schedule(state.t + i, state.n_decays) for i in range(starts.size)],
         dtype=float,
     )
+    if equal_weight is None:
+        weights, scales = sample_weight, 1.0 / normalisers
+    else:
+        weights, scales = None, 1.0 / (normalisers / equal_weight)
     if issparse(X):
-        if equal_weight is None:
-            weights, scales = sample_weight, 1.0 / normalisers
-        else:
-            weights, scales = None, 1.0 / (normalisers / equal_weight)
         losses, state.sum_sq = sparse_epoch(
             objective, update_rule, state, X, y, weights, order, starts, stops,
             lrs, scales,
+        )
+        state.t += starts.size
+        total = float(losses.sum()) * (equal_weight or 1.0)
+    elif kernel_supports(objective, update_rule, state, X):
+        losses = dense_epoch(
+            objective, update_rule, state, X, y,
+            None if equal_weight is not None else sample_weight,
+            None if full_batch or not shuffle else order,  # None: rows in place
+            starts, stops, lrs, scales,
         )
         state.t += starts.size
         total = float(losses.sum()) * (equal_weight or 1.0)
