@@ -32,7 +32,7 @@ from threadpoolctl import threadpool_info
 from sklearn_linclf import HingeClassifier, SoftmaxClassifier
 from sklearn_linclf._loss import SoftmaxCrossEntropy, WestonWatkinsHinge
 from sklearn_linclf._objective import LinearObjective
-from sklearn_linclf._solver import MomentumUpdate, dense, loop, make_state
+from sklearn_linclf._solver import MomentumUpdate, loop, make_state, threads
 from sklearn_linclf._solver.dense import dense_epoch, kernel_supports, kernel_threads
 from sklearn_linclf._solver.steps import ConstantSchedule
 
@@ -55,17 +55,17 @@ class forced_threads:
     """Context in which the kernel runs on the most threads it may, always.
 
     (By default it measures whether they beat one thread, see
-    ``sklearn_linclf._solver.dense.ThreadChoice``.)
+    ``sklearn_linclf._solver.threads.ThreadChoice``.)
     """
 
     def __enter__(self):
-        self.saved = dense.ThreadChoice.run
-        dense.ThreadChoice.run = lambda choice, run, n_batches: run(
+        self.saved = threads.ThreadChoice.run
+        threads.ThreadChoice.run = lambda choice, run, n_batches: run(
             0, n_batches, choice.n
         )
 
     def __exit__(self, *exc):
-        dense.ThreadChoice.run = self.saved
+        threads.ThreadChoice.run = self.saved
 
 
 def _stats(times):

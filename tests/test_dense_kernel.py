@@ -10,6 +10,7 @@ from sklearn_linclf._loss import SoftmaxCrossEntropy, WestonWatkinsHinge
 from sklearn_linclf._objective import LinearObjective
 from sklearn_linclf._solver import MomentumUpdate, make_state, run_epoch
 from sklearn_linclf._solver import dense as dense_module
+from sklearn_linclf._solver import threads as threads_module
 from sklearn_linclf._solver.dense import dense_epoch, kernel_threads
 from sklearn_linclf._solver.steps import InvScalingSchedule
 
@@ -358,9 +359,9 @@ def test_bad_batches_are_refused():
 def test_chunked_epoch_equals_one_call(monkeypatch):
     # Many batches in chunks of 3 (the thread choice's unit) give the same
     # bits as one call on one thread.
-    monkeypatch.setattr(dense_module.ThreadChoice, "chunk", 3)
-    monkeypatch.setattr(dense_module.ThreadChoice, "probe_chunk", 2)
-    monkeypatch.setattr(dense_module, "_CHOICES", {})
+    monkeypatch.setattr(threads_module.ThreadChoice, "chunk", 3)
+    monkeypatch.setattr(threads_module.ThreadChoice, "probe_chunk", 2)
+    monkeypatch.setattr(threads_module, "_CHOICES", {})
     n_samples, n_features, n_classes = 2000, 120, 7
     X, y, sample_weight, rng = _problem(n_samples, n_features, n_classes, np.float64)
     objective = LinearObjective(LOSSES["softmax"], 1e-3, True)
@@ -395,7 +396,7 @@ def test_chunked_epoch_equals_one_call(monkeypatch):
                 n_threads=n_threads,
             )
         results.append((losses, state.params, state.velocity))
-    choices = list(dense_module._CHOICES.values())
+    choices = list(threads_module._CHOICES.values())
     assert len(choices) == 1 and set(choices[0].per_batch) == {1, 2}
     for got, expected in zip(results[1], results[0], strict=True):
         assert_array_equal(got, expected)
@@ -412,7 +413,7 @@ class _FakeClock:
 @pytest.mark.parametrize("faster", [1, 2])
 def test_thread_choice_follows_the_faster(faster):
     clock = _FakeClock()
-    choice = dense_module.ThreadChoice(2, clock=clock)
+    choice = threads_module.ThreadChoice(2, clock=clock)
     used = []
 
     def run(lo, hi, threads):
@@ -431,7 +432,7 @@ def test_thread_choice_follows_the_faster(faster):
 
 def test_thread_choice_switches_when_the_speed_changes():
     clock = _FakeClock()
-    choice = dense_module.ThreadChoice(2, clock=clock)
+    choice = threads_module.ThreadChoice(2, clock=clock)
     cost = {1: 1.0, 2: 10.0}  # two threads stalled, then the cores free up
 
     def run(lo, hi, threads):

@@ -13,6 +13,7 @@ from sklearn_linclf._solver import (
     make_state,
 )
 from sklearn_linclf._solver import sparse as sparse_module
+from sklearn_linclf._solver import threads as threads_module
 from sklearn_linclf._solver.loop import _take_rows
 
 RULES = {
@@ -204,9 +205,16 @@ def test_centred_solver_reaches_the_plain_minimiser(Estimator):
 @pytest.mark.parametrize("Estimator", [HingeClassifier, SoftmaxClassifier])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
-def test_sparse_results_do_not_depend_on_the_thread_count(Estimator, dtype, momentum):
+def test_sparse_results_do_not_depend_on_the_thread_count(
+    Estimator, dtype, momentum, monkeypatch
+):
     # Batches large enough for the compiled step to split them between
     # threads; every sum has a fixed order, so the models are bitwise equal.
+    # The thread choice runs the batches in small chunks (several calls of
+    # the kernel per epoch, on 1 or 2 threads).
+    monkeypatch.setattr(threads_module.ThreadChoice, "chunk", 2)
+    monkeypatch.setattr(threads_module.ThreadChoice, "probe_chunk", 1)
+    monkeypatch.setattr(threads_module, "_CHOICES", {})
     rng = np.random.default_rng(0)
     X = sp.random(3000, 400, density=0.08, random_state=0, format="csr")
     X = X.astype(dtype)

@@ -6,13 +6,13 @@ call and serves the inputs the kernel does not (other array types, losses or
 update rules).
 """
 
-import time
 from contextlib import nullcontext
 
 import numpy as np
 
 from .._loss import SoftmaxCrossEntropy, WestonWatkinsHinge
 from . import _dense_kernel
+from .threads import openmp_threads, thread_choice
 from .updates import MomentumUpdate
 
 _LOSS_KINDS = {SoftmaxCrossEntropy: 0, WestonWatkinsHinge: 1}
@@ -116,7 +116,7 @@ def kernel_threads(batch_rows, n_features, n_classes):
     int
     """
     n_tasks = _n_tasks(batch_rows, n_features, n_classes)
-    return int(max(1, min(_dense_kernel.max_threads(), n_tasks)))
+    return int(max(1, min(openmp_threads(), n_tasks)))
 
 
 def dense_epoch(
@@ -170,7 +170,8 @@ def dense_epoch(
         :meth:`DenseStepper.step`).
     n_threads : int, default=None
         OpenMP threads. None: at most :func:`kernel_threads`, and one when
-        that ran this kind of batch faster lately (see :class:`ThreadChoice`).
+        that ran this kind of batch faster lately (see
+        :class:`.threads.ThreadChoice`).
 
     Returns
     -------
@@ -242,96 +243,8 @@ def dense_epoch(
         most = kernel_threads(batch_rows, n_features, n_classes)
         if most == 1:
             return run(0, n_batches, 1)
-        key = (batch_rows, n_features, n_classes, X.dtype.char, loss_kind, most)
-        if key not in _CHOICES:
-            if len(_CHOICES) >= 64:
-                _CHOICES.clear()
-            _CHOICES[key] = ThreadChoice(most)
-        return _CHOICES[key].run(run, n_batches)
+        key = ("dense", batch_rows, n_features, n_classes, X.dtype.char, loss_kind)
+        return thread_choice(key, most).run(run, n_batches)
 
 
-class ThreadChoice:
-    """One thread or ``n``, whichever has lately run a kind of batch faster.
 
-    The kernel's threads meet twice a batch. When other programs keep the
-    cores busy, a thread often waits for a CPU at a meeting, and ``n``
-    threads can run many times slower than one (measured here: 5 to 20
-    times). The results do not depend on the number of threads, so it can
-    follow the measured speed: the batches run in chunks of ``chunk``, each
-    timed, with the faster choice so far; the other is tried again on
-    ``probe_chunk`` batches now and then, after twice as many chunks each
-    time it loses (up to ``max_wait``).
-
-    Parameters
-    ----------
-    n : int
-        The most threads to use (> 1).
-    clock : callable, default=time.perf_counter
-        Seconds, for the timings.
-    """
-
-    chunk = 32
-    probe_chunk = 4
-    max_wait = 128
-    margin = 0.9
-
-    def __init__(self, n, clock=time.perf_counter):
-        self.n = n
-        self.clock = clock
-        self.per_batch = {}  # threads -> seconds a batch
-        self.wait = 1
-        self.countdown = 0
-
-    def best(self):
-        """The number of threads that was faster (``n`` until both were timed).
-
-        ``n`` threads count as faster when they took less than ``margin``
-        times the time of one.
-        """
-        if 1 not in self.per_batch:
-            return self.n
-        n_time = self.per_batch.get(self.n, np.inf)
-        # More threads must win clearly: when they lose, they lose by far.
-        return self.n if n_time < self.margin * self.per_batch[1] else 1
-
-    def run(self, run, n_batches):
-        """``run(lo, hi, threads)`` on chunks of ``range(n_batches)``, joined.
-
-        Parameters
-        ----------
-        run : callable
-            Runs batches ``lo:hi`` with ``threads`` threads and returns their
-            losses.
-        n_batches : int
-
-        Returns
-        -------
-        ndarray
-            The losses of all chunks, in order.
-        """
-        losses = []
-        lo = 0
-        while lo < n_batches:
-            best = self.best()
-            other = 1 if best == self.n else self.n
-            probe = other not in self.per_batch or self.countdown <= 0
-            threads = other if probe else best
-            # A probe is short: on busy cores it may be very slow.
-            hi = min(n_batches, lo + (self.probe_chunk if probe else self.chunk))
-            start = self.clock()
-            losses.append(run(lo, hi, threads))
-            seconds = (self.clock() - start) / (hi - lo)
-            previous = self.per_batch.get(threads)
-            if probe or previous is None:
-                self.per_batch[threads] = seconds
-                won = self.best() == threads
-                self.wait = 1 if won else min(2 * self.wait, self.max_wait)
-                self.countdown = self.wait
-            else:
-                self.per_batch[threads] = 0.5 * (previous + seconds)
-                self.countdown -= 1
-            lo = hi
-        return np.concatenate(losses) if losses else np.zeros(0)
-
-
-_CHOICES = {}

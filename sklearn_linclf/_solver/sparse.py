@@ -31,24 +31,13 @@ The loops are compiled (:mod:`._sparse_kernel`); this module prepares the
 per-batch constants and calls them once per epoch.
 """
 
-import joblib
 import numpy as np
 
 from . import _sparse_kernel
+from .threads import openmp_threads, thread_choice
 
 # Steps a row may stay behind before every row is caught up (the length of Q).
 MAX_PENDING = 1024
-
-
-def n_kernel_threads():
-    """Threads for the compiled kernels: OpenMP's setting, at most the CPUs usable.
-
-    OpenMP's setting follows ``OMP_NUM_THREADS`` and
-    ``threadpoolctl.threadpool_limits(..., user_api="openmp")``, as for
-    scikit-learn's own OpenMP code; joblib's count of usable CPUs accounts for
-    affinity masks and container quotas, which OpenMP's default does not.
-    """
-    return max(1, min(_sparse_kernel.max_threads(), joblib.cpu_count()))
 
 
 def _safely_invertible(A):
@@ -127,24 +116,15 @@ def sparse_epoch(
         indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
     batch_losses = np.zeros(starts.size)
     center = empty if center is None else np.ascontiguousarray(center, dtype=float)
-    n_threads = n_kernel_threads()
     if center.size and fresh:
         workspace.mu_scores = np.einsum("j,jdk->dk", center, table[:n_features])
-    args = (
-        X.data.astype(table.dtype, copy=False),
-        indices,
-        indptr,
-        np.asarray(y, dtype=np.intp),
-        empty if sample_weight is None else sample_weight.astype(float, copy=False),
-        order,
-        starts,
-        stops,
-        scales,
-        lrs,
-        maps,
-        weights,
-        lr_c,
-        owes,
+    data = X.data.astype(table.dtype, copy=False)
+    y = np.asarray(y, dtype=np.intp)
+    sample_weight = (
+        empty if sample_weight is None else sample_weight.astype(float, copy=False)
+    )
+    per_batch = (starts, stops, scales, lrs, maps, weights, lr_c, owes)
+    tail = (
         table,
         center,
         bool(objective.fit_intercept),
@@ -153,9 +133,25 @@ def sparse_epoch(
         bool(update_rule.nesterov),
         loss_kind,
         delta,
-        n_threads,
-        batch_losses,
     )
-    _sparse_kernel.epoch(workspace, *args)
-    sum_sq = _sparse_kernel.finish(workspace, table, center, n_threads)
+
+    def run(lo, hi, threads):
+        losses = batch_losses[lo:hi]
+        _sparse_kernel.epoch(
+            workspace, data, indices, indptr, y, sample_weight, order,
+            *(a[lo:hi] for a in per_batch), *tail, threads, losses,
+        )
+        return losses
+
+    most = openmp_threads()
+    n_batches = starts.size
+    if most == 1 or n_batches == 0:
+        run(0, n_batches, 1)
+    else:
+        batch_rows = int((stops - starts).max())
+        nnz_per_row = X.nnz / max(X.shape[0], 1)
+        key = ("sparse", batch_rows, round(np.log2(1 + nnz_per_row)), n_classes,
+               dim, table.dtype.char, loss_kind)
+        thread_choice(key, most).run(run, n_batches)
+    sum_sq = _sparse_kernel.finish(workspace, table, center, most)
     return batch_losses, sum_sq

@@ -1,0 +1,126 @@
+"""How many threads the compiled kernels use.
+
+The kernels' results do not depend on their thread count, so it is chosen for
+speed alone: at most what OpenMP allows, and one thread when that has lately
+been faster (:class:`ThreadChoice`).
+"""
+
+import time
+
+import joblib
+import numpy as np
+
+from . import _sparse_kernel
+
+
+def openmp_threads():
+    """OpenMP's thread setting, at most the CPUs this process may use.
+
+    OpenMP's setting follows ``OMP_NUM_THREADS`` and
+    ``threadpoolctl.threadpool_limits(..., user_api="openmp")``, as for
+    scikit-learn's own OpenMP code, read at each call; joblib's count of
+    usable CPUs accounts for affinity masks and container quotas, which
+    OpenMP's default does not.
+    """
+    return max(1, min(_sparse_kernel.max_threads(), joblib.cpu_count()))
+
+
+class ThreadChoice:
+    """One thread or ``n``, whichever has lately run a kind of batch faster.
+
+    The kernels' threads meet two or three times a batch. When other
+    programs keep the cores busy, a thread often waits for a CPU at a
+    meeting, and ``n`` threads can run many times slower than one (measured
+    here: 5 to 20 times). The results do not depend on the number of threads, so it can
+    follow the measured speed: the batches run in chunks of ``chunk``, each
+    timed, with the faster choice so far; the other is tried again on
+    ``probe_chunk`` batches now and then, after twice as many chunks each
+    time it loses (up to ``max_wait``).
+
+    Parameters
+    ----------
+    n : int
+        The most threads to use (> 1).
+    clock : callable, default=time.perf_counter
+        Seconds, for the timings.
+    """
+
+    chunk = 32
+    probe_chunk = 4
+    max_wait = 128
+    margin = 0.9
+
+    def __init__(self, n, clock=time.perf_counter):
+        self.n = n
+        self.clock = clock
+        self.per_batch = {}  # threads -> seconds a batch
+        self.wait = 1
+        self.countdown = 0
+
+    def best(self):
+        """The number of threads that was faster (``n`` until both were timed).
+
+        ``n`` threads count as faster when they took less than ``margin``
+        times the time of one.
+        """
+        if 1 not in self.per_batch:
+            return self.n
+        n_time = self.per_batch.get(self.n, np.inf)
+        # More threads must win clearly: when they lose, they lose by far.
+        return self.n if n_time < self.margin * self.per_batch[1] else 1
+
+    def run(self, run, n_batches):
+        """``run(lo, hi, threads)`` on chunks of ``range(n_batches)``, joined.
+
+        Parameters
+        ----------
+        run : callable
+            Runs batches ``lo:hi`` with ``threads`` threads and returns their
+            losses.
+        n_batches : int
+
+        Returns
+        -------
+        ndarray
+            The losses of all chunks, in order.
+        """
+        losses = []
+        lo = 0
+        while lo < n_batches:
+            best = self.best()
+            other = 1 if best == self.n else self.n
+            probe = other not in self.per_batch or self.countdown <= 0
+            threads = other if probe else best
+            # A probe is short: on busy cores it may be very slow.
+            hi = min(n_batches, lo + (self.probe_chunk if probe else self.chunk))
+            start = self.clock()
+            losses.append(run(lo, hi, threads))
+            seconds = (self.clock() - start) / (hi - lo)
+            previous = self.per_batch.get(threads)
+            if probe or previous is None:
+                self.per_batch[threads] = seconds
+                won = self.best() == threads
+                self.wait = 1 if won else min(2 * self.wait, self.max_wait)
+                self.countdown = self.wait
+            else:
+                self.per_batch[threads] = 0.5 * (previous + seconds)
+                self.countdown -= 1
+            lo = hi
+        return np.concatenate(losses) if losses else np.zeros(0)
+
+
+
+_CHOICES = {}
+
+
+def thread_choice(key, most):
+    """The :class:`ThreadChoice` for a kind of batch (``key``), kept between fits.
+
+    A new one when ``most`` changed (the user's thread limit, say).
+    """
+    choice = _CHOICES.get(key)
+    if choice is None or choice.n != most:
+        if len(_CHOICES) >= 64:
+            _CHOICES.clear()
+        choice = _CHOICES[key] = ThreadChoice(most)
+    return choice
