@@ -247,7 +247,9 @@ def main(argv=None):
         "quick": args.quick,
         "code_version": code_version(),
         "machine": describe(gemm_size=500 if args.quick else 2000),
-        "kernels": "sklearn_linclf._solver._sparse_kernel (Cython, OpenMP)",
+        "kernels": (
+            "sklearn_linclf._solver._sparse_kernel and _dense_kernel (Cython, OpenMP)"
+        ),
         "openmp_threads": _sparse_kernel.max_threads(),
         "threadpools": [
             f"{i['internal_api']} {os.path.basename(i['filepath'])} "

@@ -49,6 +49,18 @@ def code_version():
     return digest.hexdigest()[:12]
 
 
+def compiled_kernels():
+    """The compiled kernels and the threads they may use (OpenMP's setting)."""
+    from sklearn_linclf._solver import _dense_kernel, _sparse_kernel
+    from sklearn_linclf._solver.threads import openmp_threads
+
+    return {
+        "modules": [_sparse_kernel.__name__, _dense_kernel.__name__],
+        "build": "Cython, -O3 -fopenmp",
+        "openmp_threads": openmp_threads(),
+    }
+
+
 def _cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -85,6 +97,7 @@ def describe(gemm_size=2000):
         "scipy": scipy.__version__,
         "scikit-learn": sklearn.__version__,
         "blas": blas_info(),
+        "kernels": compiled_kernels(),
         "environment": {v: os.environ.get(v) for v in OPENBLAS_VARIABLES},
         "gemm_size": gemm_size,
         "gemm_gflops": {

@@ -39,6 +39,14 @@ def machine_section(results):
         + ("none (library defaults)" if m.get("thread_limit") is None
            else str(m["thread_limit"])),
     ]
+    kernels = m.get("kernels")
+    if kernels:
+        lines.append(
+            f"- compiled kernels: {', '.join(kernels['modules'])} "
+            f"({kernels['build']}), up to {kernels['openmp_threads']} OpenMP "
+            "threads each, 1 or that many per chunk of batches, whichever ran "
+            "faster lately"
+        )
     for b in m["blas"]:
         lines.append(
             f"- threadpoolctl: {b.get('internal_api')} {b.get('version')} "
