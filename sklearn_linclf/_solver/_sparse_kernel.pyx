@@ -54,9 +54,13 @@ cdef long long LOW_BITS = 0xFFFFFFFF
 cdef enum:
     # Entries (or rows) ahead whose coefficients are fetched into the cache.
     PREFETCH = 8
-    # Features are split between threads by class j mod 64 (see epoch).
+    # Features are split between threads by group: runs of 16 consecutive
+    # features, the group number taken modulo 64 (see _group and epoch).
     N_CLASSES_OF_FEATURES = 64
     GROUP_MASK = 63
+    GROUP_SHIFT = 4
+    # Doubles of padding between per-thread rows: no cache line is shared.
+    PAD = 16
     # Below this many multiply-adds per phase, a minibatch runs on one thread.
     MIN_PARALLEL_WORK = 20000
 
@@ -79,6 +83,20 @@ def phase_seconds(reset=True):
 def max_threads():
     """Threads OpenMP would use now (``OMP_NUM_THREADS``, threadpoolctl)."""
     return openmp.omp_get_max_threads()
+
+
+cdef inline intp_t _group(intp_t j) noexcept nogil:
+    """The group of feature ``j``: a fixed function of ``j`` alone."""
+    return (j >> GROUP_SHIFT) & GROUP_MASK
+
+
+cdef inline intp_t _owner(intp_t j, int threads) noexcept nogil:
+    """The part (of ``threads``) that handles feature ``j``.
+
+    Whole ranges of groups, so that neighbouring features (sharing cache
+    lines of the table and the stamps) mostly belong to one thread.
+    """
+    return (_group(j) * threads) >> 6
 
 
 cdef inline void _prefetch_row(const void* row, intp_t n_bytes) noexcept nogil:
@@ -311,19 +329,26 @@ def epoch(
     cdef intp_t[::1] bucket_fill = np.zeros(n_parts * region, dtype=np.intp)
     cdef int[::1] entry_row = np.zeros(n_parts * region, dtype=np.int32)
     cdef intp_t[::1] entry_at = np.zeros(n_parts * region, dtype=np.intp)
-    cdef double[:, ::1] mu_dot_part = np.zeros((N_CLASSES_OF_FEATURES, k))
+    # The batch's entries dealt to their parts: the rows are split into
+    # `threads` ranges, and range t lists its entries of part o (in row order)
+    # at split_at/split_row[t * region + split_start[t, o] : ... split_stop].
+    cdef int[::1] split_row = np.zeros(n_parts * region, dtype=np.int32)
+    cdef intp_t[::1] split_at = np.zeros(n_parts * region, dtype=np.intp)
+    cdef intp_t[:, ::1] split_start = np.zeros((n_parts, n_parts + PAD), dtype=np.intp)
+    cdef intp_t[:, ::1] split_stop = np.zeros((n_parts, n_parts + PAD), dtype=np.intp)
+    cdef double[:, ::1] mu_dot_part = np.zeros((N_CLASSES_OF_FEATURES, k + PAD))
     cdef double[::1] grad_b = np.zeros(k)
     cdef double[::1] mu_dot = np.zeros(k)
     cdef double[:, ::1] offset = np.zeros((dim, k))
     cdef double[:, ::1] scratch = np.zeros((dim, k))
     # Per part: a gradient row and the intercept's gradient (each part sums G
     # itself, in the same order: nothing is exchanged).
-    cdef floating[:, ::1] grad_rows = np.zeros((n_parts, k), dtype=dtype)
-    cdef double[:, ::1] part_grad_b = np.zeros((n_parts, k))
+    cdef floating[:, ::1] grad_rows = np.zeros((n_parts, k + PAD), dtype=dtype)
+    cdef double[:, ::1] part_grad_b = np.zeros((n_parts, k + PAD))
     cdef double[::1] b_eff = np.zeros(k)
 
     cdef intp_t start, stop, m, p, slot, j, c, d, l, pending, n_own, base
-    cdef intp_t part, end, group
+    cdef intp_t part, end, group, src, owner, row_lo, row_hi, at
     cdef int threads
     cdef long long now, t
     cdef double x, w, mu, total, a00, a01, a10, a11, rho, lr, clock, now_clock
@@ -371,30 +396,51 @@ def epoch(
             _seconds[0] += now_clock - clock
             clock = now_clock
 
-            # The touched features are split into `threads` parts by a fixed
-            # class of the feature (j mod 64), each part handled by one thread
-            # from start to end. Sums over a feature's entries run in row
-            # order, and the centring's sum over features runs per class, in
-            # order of first appearance, then over the classes: the results
-            # do not depend on the number of parts.
+            # The touched features are split into `threads` parts by their
+            # group (a fixed function of j, see _group), each part handled by
+            # one thread from start to end. Sums over a feature's entries run
+            # in row order, and the centring's sum over features runs per
+            # group, in order of first appearance, then over the groups: the
+            # results do not depend on the number of parts.
             with parallel(num_threads=threads):
+                # 0. Deal the entries to their parts, rows split in ranges.
+                for src in prange(threads, schedule="static", chunksize=1):
+                    row_lo = src * m // threads
+                    row_hi = (src + 1) * m // threads
+                    for owner in range(threads):
+                        split_stop[src, owner] = 0
+                    for i in range(row_lo, row_hi):
+                        r = order[start + i]
+                        for slot in range(indptr[r], indptr[r + 1]):
+                            split_stop[src, _owner(indices[slot], threads)] += 1
+                    at = 0
+                    for owner in range(threads):
+                        split_start[src, owner] = at
+                        at = at + split_stop[src, owner]
+                        split_stop[src, owner] = split_start[src, owner]
+                    for i in range(row_lo, row_hi):
+                        r = order[start + i]
+                        for slot in range(indptr[r], indptr[r + 1]):
+                            owner = _owner(indices[slot], threads)
+                            at = src * region + split_stop[src, owner]
+                            split_at[at] = slot
+                            split_row[at] = <int>i
+                            split_stop[src, owner] += 1
+
                 for part in prange(threads, schedule="static", chunksize=1):
                     base = part * region
                     # 1. Positions of the part's features, in order of first
                     # appearance: tag[j] holds the batch's stamp and j's
-                    # position; counts of entries per position.
+                    # position; counts of entries per position. The ranges'
+                    # lists, in range order, are the part's entries in row
+                    # order.
                     n_own = 0
-                    for i in range(m):
-                        r = order[start + i]
-                        end = indptr[r + 1]
-                        for slot in range(indptr[r], end):
-                            if slot + PREFETCH < end:
-                                j = indices[slot + PREFETCH]
-                                if (j & GROUP_MASK) % threads == part:
-                                    __builtin_prefetch(&tag[j])
-                            j = indices[slot]
-                            if (j & GROUP_MASK) % threads != part:
-                                continue
+                    for src in range(threads):
+                        end = src * region + split_stop[src, part]
+                        for at in range(src * region + split_start[src, part], end):
+                            if at + PREFETCH < end:
+                                __builtin_prefetch(&tag[indices[split_at[at + PREFETCH]]])
+                            j = indices[split_at[at]]
                             t = tag[j]
                             if t < now:
                                 tag[j] = now | n_own
@@ -412,14 +458,12 @@ def epoch(
                         bucket_start[base + p + 1] = (
                             bucket_start[base + p] + bucket_fill[base + p])
                         bucket_fill[base + p] = bucket_start[base + p]
-                    for i in range(m):
-                        r = order[start + i]
-                        for slot in range(indptr[r], indptr[r + 1]):
-                            j = indices[slot]
-                            if (j & GROUP_MASK) % threads != part:
-                                continue
-                            p = base + (tag[j] & LOW_BITS)
-                            entry_row[base + bucket_fill[p]] = <int>i
+                    for src in range(threads):
+                        for at in range(src * region + split_start[src, part],
+                                        src * region + split_stop[src, part]):
+                            slot = split_at[at]
+                            p = base + (tag[indices[slot]] & LOW_BITS)
+                            entry_row[base + bucket_fill[p]] = split_row[at]
                             entry_at[base + bucket_fill[p]] = slot
                             bucket_fill[p] += 1
                     # 3. Catch up the part's rows.
@@ -478,7 +522,7 @@ def epoch(
                                 grad[c] = grad[c] + <floating>x * srow[c]
                         mu = center[j] if centred else 0.0
                         if centred:
-                            group = j & GROUP_MASK
+                            group = _group(j)
                             for c in range(k):
                                 mu_dot_part[group, c] += mu * grad[c]
                         row = &table[j, 0, 0]
