@@ -10,6 +10,7 @@ from scipy.sparse import issparse
 from sklearn.utils import gen_batches
 from threadpoolctl import ThreadpoolController
 
+from .. import _array_api
 from .dense import DenseStepper
 from .full_batch import accelerated_descent
 from .sparse import LazySparseStepper
@@ -43,7 +44,11 @@ def _check_finite(value, params, where):
     # A sum of squares is not finite when an entry is not (or is so large that
     # its square overflows: equally a divergence); it needs no temporary as
     # large as params.
-    if not (np.isfinite(value) and np.isfinite(np.einsum("ij,ij->", params, params))):
+    if isinstance(params, np.ndarray):
+        sum_sq = np.einsum("ij,ij->", params, params)
+    else:
+        sum_sq = _array_api.sum_of_squares(params)
+    if not (np.isfinite(value) and np.isfinite(sum_sq)):
         raise DivergenceError(
             f"The objective diverged to a non-finite value in {where}. " + _REMEDY
         )
@@ -106,7 +111,24 @@ def run_epoch(
     parameters before the update. (The penalty after the update would mix
     two iterates and can dip below the minimum, which stalls the stopping
     rule.) ``state`` is updated in place.
+
+    Dense input of another Array API namespace takes the same pass in its own
+    namespace (:func:`sklearn_linclf._array_api.run_epoch`).
     """
+    if _array_api.array_api_namespace(X) is not None:
+        return _array_api.run_epoch(
+            objective,
+            state,
+            X,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            rng=rng,
+            update_rule=update_rule,
+            schedule=schedule,
+            mean_weight=mean_weight,
+        )
     n_samples = X.shape[0]
     full_batch = batch_size >= n_samples
     if not full_batch:
@@ -288,7 +310,7 @@ def solve(
                 if validation is None:
                     pass
                 elif best_coef is None:
-                    best_coef = state.params.copy()
+                    best_coef = _array_api.copy(state.params)
                 else:
                     best_coef[...] = state.params  # no new large array per epoch
             if tol is None:
@@ -357,7 +379,7 @@ def solve_full_batch(
     after every iteration.
     """
     result = SolverResult()
-    weight_sum = float(sample_weight.sum())
+    weight_sum = _array_api.total(sample_weight)
     tol = 0.0 if tol is None else FULL_BATCH_TOL_FACTOR * tol
     start = time.perf_counter()
 
@@ -365,6 +387,7 @@ def solve_full_batch(
         value, grad = objective.params_gradient(
             params, X, y, sample_weight, weight_sum, center=state.center
         )
+        value = float(value)  # a 0-d array on the Array API path
         return value + objective.penalty(objective.split_params(params)[0]), grad
 
     def callback(iteration, value):
