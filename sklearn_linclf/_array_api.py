@@ -106,10 +106,14 @@ def host_rows(X, idx=None):
     return to_host(X)
 
 
-def sum_of_squares(array):
-    """``sum(array ** 2)`` as a Python float (accumulated in float64 if possible)."""
+def sum_of_squares(array, dtype=None):
+    """``sum(array ** 2)`` as a Python float, accumulated in ``dtype``.
+
+    By default in float64 where the device has it. (The penalty is summed in
+    the dtype of the parameters, as NumPy's ``einsum`` does.)
+    """
     xp, device = _namespace(array)
-    array = xp.astype(array, accumulation_dtype(xp, device))
+    array = xp.astype(array, dtype or accumulation_dtype(xp, device))
     return float(xp.sum(array * array))
 
 
@@ -184,7 +188,7 @@ def params_gradient(objective, params, X, y, sample_weight, weight_sum, center=N
     Wt, b = objective.split_params(params)
     if center is not None:
         b = b - center @ Wt
-    raw = X @ Wt
+    raw = (Wt.T @ X.T).T  # the NumPy path's product, for the same rounding
     if b is not None:
         raw = raw + b
     loss, G = _loss_gradient(objective.loss, y, raw, sample_weight, xp)
@@ -281,7 +285,8 @@ def run_epoch(
     stepper = ArrayAPIDenseStepper(objective, update_rule, state)
     penalty = objective.penalty(objective.split_params(state.params)[0])
     if mean_weight is None:
-        mean_weight = float(xp.mean(sample_weight))
+        mean_weight = xp.mean(sample_weight)
+    mean_weight = float(mean_weight)
     first = sample_weight[0] if n_samples else None
     equal_weight = float(first) if n_samples else 0.0
     if equal_weight <= 0 or not bool(xp.all(sample_weight == first)):
@@ -292,15 +297,15 @@ def run_epoch(
     n_whole = n_samples // batch_size * batch_size
     sums = []
     if n_whole:
-        sums.append(
-            xp.sum(xp.reshape(sw_ordered[:n_whole], (-1, batch_size)), axis=1)
-        )
+        sums.append(xp.sum(xp.reshape(sw_ordered[:n_whole], (-1, batch_size)), axis=1))
     if n_whole < n_samples:
         sums.append(xp.sum(sw_ordered[n_whole:])[None])
     batch_weights = to_host(xp.concat(sums)) if sums else np.zeros(0)
     total = xp.zeros((), dtype=X.dtype, device=device)
     total_weight = 0.0
-    for start, stop, batch_weight in zip(bounds[:-1], bounds[1:], batch_weights):
+    for start, stop, batch_weight in zip(
+        bounds[:-1], bounds[1:], batch_weights, strict=True
+    ):
         if full_batch:
             X_b, y_b, sw_b = X, y, sample_weight
         else:
@@ -340,6 +345,7 @@ def feature_means(X, sample_weight, previous=None):
     total = float(xp.sum(xp.astype(sample_weight, dtype)))
     if previous is not None:
         means, weight = previous
+        weight = float(weight)
         sums = sums + weight * xp.astype(means, dtype)
         total += weight
     return xp.astype(sums / total, X.dtype)

@@ -123,7 +123,7 @@ class LinearObjective:
 
     def penalty(self, Wt):
         if not isinstance(Wt, np.ndarray):
-            return float(self.alpha * _array_api.sum_of_squares(Wt))
+            return float(self.alpha * _array_api.sum_of_squares(Wt, Wt.dtype))
         # einsum reads a strided view in place, where vdot would copy it.
         return float(self.alpha * np.einsum("ij,ij->", Wt, Wt))
 
