@@ -148,31 +148,54 @@ def one_hot(y, n_classes, dtype, xp):
     return xp.astype(y[:, None] == classes, dtype)
 
 
-def _loss_gradient(loss, Y, raw, xp):
-    """The unweighted ``loss_gradient`` of :mod:`sklearn_linclf._loss` in ``xp``.
+def label_matrices(loss, y, n_classes, dtype, xp):
+    """What the loss needs of the labels, as row-aligned matrices.
 
-    The labels come as the one-hot matrix ``Y`` (the Array API standard has
-    no fancy indexing): the score of the true class is ``sum(raw * Y)``,
-    exact, since every other term is a zero.
+    The one-hot labels ``Y`` (the Array API standard has no fancy indexing),
+    and for the hinge also its margin term ``delta * (1 - Y)``: computed once
+    per epoch and sliced per minibatch, they save several device operations
+    in every step.
     """
+    Y = one_hot(y, n_classes, dtype, xp)
+    if isinstance(loss, WestonWatkinsHinge):
+        return Y, loss.delta - loss.delta * Y
+    return (Y,)
+
+
+def _loss_gradient(loss, labels, raw, sample_weight, xp):
+    """The ``loss_gradient`` of :mod:`sklearn_linclf._loss` in ``xp``.
+
+    ``labels`` are the :func:`label_matrices` of the batch. Returns the
+    weighted sum of the losses (a 0-d array) and the *unweighted* score
+    gradient. The score of the true class is ``sum(raw * Y)``: exact, every
+    other term being a zero.
+    """
+    Y = labels[0]
     if isinstance(loss, WestonWatkinsHinge):
         true_score = xp.sum(raw * Y, axis=1)
-        # The true class's margin is delta - delta = 0 exactly: no hinge.
-        margins = (raw - true_score[:, None]) + (loss.delta - loss.delta * Y)
-        per_sample = xp.sum(xp.clip(margins, min=0), axis=1)
-        grad = xp.astype(margins > 0, raw.dtype)
+        # The true class's margin term is 0: its "margin" is exactly 0.
+        margins = (raw - true_score[:, None]) + labels[1]
+        hinges = xp.clip(margins, min=0)
+        if sample_weight is None:
+            value = xp.sum(hinges)
+        else:
+            value = xp.sum(xp.sum(hinges, axis=1) * sample_weight)
+        grad = xp.sign(hinges)  # the indicator of margins > 0, in raw's dtype
         grad = grad - Y * xp.sum(grad, axis=1)[:, None]
     elif isinstance(loss, SoftmaxCrossEntropy):
         shifted = raw - xp.max(raw, axis=1, keepdims=True)
         proba = xp.exp(shifted)
         sum_exp = xp.sum(proba, axis=1)
         per_sample = xp.log(sum_exp) - xp.sum(shifted * Y, axis=1)
+        if sample_weight is not None:
+            per_sample = per_sample * sample_weight
+        value = xp.sum(per_sample)
         grad = proba / sum_exp[:, None] - Y
     else:
         raise NotImplementedError(
             f"{type(loss).__name__} has no Array API implementation."
         )
-    return per_sample, grad
+    return value, grad
 
 
 def params_gradient(
@@ -185,20 +208,22 @@ def params_gradient(
     center=None,
     *,
     xp=None,
-    Y=None,
+    labels=None,
+    intercept_step=1.0,
 ):
     """:meth:`LinearObjective.params_gradient`, in the namespace of ``params``.
 
     Returns the data term as a 0-d array on the device (turning it into a
     Python float would wait for the device at every minibatch) and the
-    gradient, a new array in the solver's layout. ``xp`` (the namespace) and
-    ``Y`` (the one-hot labels, see :func:`one_hot`), when given, save
+    gradient, a new array in the solver's layout, its intercept row multiplied
+    by ``intercept_step``. ``xp`` (the namespace) and ``labels`` (see
+    :func:`label_matrices`; ``y`` is then not read), when given, save
     computing them at every minibatch.
     """
     if xp is None:
         xp, _ = _namespace(params)
-    if Y is None:
-        Y = one_hot(y, params.shape[1], params.dtype, xp)
+    if labels is None:
+        labels = label_matrices(objective.loss, y, params.shape[1], params.dtype, xp)
     Wt, b = objective.split_params(params)
     if center is not None:
         b = b - center @ Wt
@@ -207,15 +232,14 @@ def params_gradient(
     raw = (Wt.T @ X.T).T
     if b is not None:
         raw = raw + b
-    loss, G = _loss_gradient(objective.loss, Y, raw, xp)
+    value, G = _loss_gradient(objective.loss, labels, raw, sample_weight, xp)
     # Normalised by the weight sum so that an integer weight equals repeating
     # the row (as in LinearObjective.data_term).
     scale = 1.0 / float(weight_sum)
+    value = value * scale
     if sample_weight is None:
-        value = xp.sum(loss) * scale
         G = G * scale
     else:
-        value = xp.sum(loss * sample_weight) * scale
         G = G * (sample_weight * scale)[:, None]
     grad_Wt = (G.T @ X).T + (2 * objective.alpha) * Wt
     if b is None:
@@ -223,6 +247,8 @@ def params_gradient(
     grad_b = xp.sum(G, axis=0)
     if center is not None:
         grad_Wt = grad_Wt - center[:, None] * grad_b[None, :]
+    if intercept_step != 1.0:
+        grad_b = grad_b * intercept_step
     return value, xp.concat([grad_Wt, grad_b[None, :]], axis=0)
 
 
@@ -252,8 +278,8 @@ class ArrayAPIDenseStepper:
         self.state = state
         self.xp = xp
 
-    def step(self, X, Y, sample_weight, weight_sum, lr):
-        """One update from the batch ``X`` with one-hot labels ``Y``."""
+    def step(self, X, labels, sample_weight, weight_sum, lr):
+        """One update from the batch ``X`` with its :func:`label_matrices`."""
         state = self.state
         value, grad = params_gradient(
             self.objective,
@@ -264,10 +290,9 @@ class ArrayAPIDenseStepper:
             weight_sum,
             center=state.center,
             xp=self.xp,
-            Y=Y,
+            labels=labels,
+            intercept_step=state.intercept_step,
         )
-        if self.objective.fit_intercept:
-            grad[-1, ...] *= state.intercept_step
         self.update_rule.apply(state.params, grad, state.velocity, lr)
         return value
 
@@ -308,8 +333,8 @@ def run_epoch(
         y = xp.take(y, order_device)
     else:
         sw_ordered = sample_weight
-    # One-hot labels in the epoch's order, sliced per batch.
-    Y = one_hot(y, state.params.shape[1], X.dtype, xp)
+    # The labels in the epoch's order, sliced per batch.
+    labels = label_matrices(objective.loss, y, state.params.shape[1], X.dtype, xp)
     stepper = ArrayAPIDenseStepper(objective, update_rule, state, xp)
     penalty = objective.penalty(objective.split_params(state.params)[0])
     if mean_weight is None:
@@ -335,19 +360,20 @@ def run_epoch(
         bounds[:-1], bounds[1:], batch_weights, strict=True
     ):
         if full_batch:
-            X_b, Y_b, sw_b = X, Y, sample_weight
+            X_b, labels_b, sw_b = X, labels, sample_weight
         else:
-            X_b = xp.take(X, order_device[start:stop], axis=0)
-            Y_b, sw_b = Y[start:stop, ...], sw_ordered[start:stop]
+            X_b = take_rows(X, order_device[start:stop], xp)
+            labels_b = tuple(matrix[start:stop, ...] for matrix in labels)
+            sw_b = sw_ordered[start:stop]
         normaliser = (stop - start) * mean_weight
         lr = schedule(state.t, state.n_decays)
         if equal_weight is None:
             if batch_weight <= 0:
                 continue  # a batch of zero-weight rows carries no information
-            value = stepper.step(X_b, Y_b, sw_b, normaliser, lr)
+            value = stepper.step(X_b, labels_b, sw_b, normaliser, lr)
         else:
             batch_weight = (stop - start) * equal_weight
-            value = stepper.step(X_b, Y_b, None, normaliser / equal_weight, lr)
+            value = stepper.step(X_b, labels_b, None, normaliser / equal_weight, lr)
         state.t += 1
         total = total + value * normaliser  # = sum of w_i L_i over the batch
         total_weight += float(batch_weight)
@@ -423,10 +449,19 @@ def to_device(namespace, *arrays):
     return tuple(xp.asarray(a, device=device) for a in arrays)
 
 
-def take_rows(X, idx):
-    """Rows ``idx`` (host indices) of Array API ``X``, on its device."""
-    xp, device = _namespace(X)
-    return xp.take(X, xp.asarray(idx, device=device), axis=0)
+def take_rows(X, idx, xp=None):
+    """Rows ``idx`` of Array API ``X``: non-negative indices, on host or device.
+
+    PyTorch tensors are gathered by their own ``index_select``: the
+    array-api-compat ``take`` also maps negative indices, two more device
+    operations per call, a tenth of a minibatch step on the CPU.
+    """
+    if xp is None:
+        xp, device = _namespace(X)
+        idx = xp.asarray(idx, device=device)
+    if hasattr(X, "index_select"):
+        return X.index_select(0, idx)
+    return xp.take(X, idx, axis=0)
 
 
 def squared_row_norms(X):
