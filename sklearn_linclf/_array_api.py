@@ -489,7 +489,7 @@ def make_state(shape, X, update_rule, params=None, *, velocity=None, t=0, n_deca
     def new(array):
         if array is None:
             return xp.zeros(shape, dtype=X.dtype, device=device)
-        return xp.asarray(xp.astype(array, X.dtype), device=device, copy=True)
+        return xp.asarray(array, dtype=X.dtype, device=device, copy=True)
 
     params = new(params)
     velocity = new(velocity) if update_rule.momentum > 0 else None

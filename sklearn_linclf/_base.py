@@ -266,8 +266,9 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
 
     def _previous_params(self, n_classes, dtype):
         """Coefficients of the previous fit in the solver's layout."""
-        if aa.array_api_namespace(self.coef_) is not None:
-            xp, _ = aa.array_api_namespace(self.coef_)
+        namespace = aa.array_api_namespace(self.coef_)
+        if namespace is not None:
+            xp, _ = namespace
             return aa.previous_params(
                 xp.astype(self.coef_, dtype),
                 xp.astype(self.intercept_, dtype),
