@@ -180,7 +180,10 @@ def _loss_gradient(loss, labels, raw, sample_weight, xp):
             value = xp.sum(hinges)
         else:
             value = xp.sum(xp.sum(hinges, axis=1) * sample_weight)
-        grad = xp.sign(hinges)  # the indicator of margins > 0, in raw's dtype
+        # ceil(clip(margins, 0, 1)) is the indicator 1[margins > 0] exactly, in
+        # raw's dtype: two elementwise kernels, where array-api-compat's
+        # `sign` and `astype` wrap theirs in costlier checks.
+        grad = xp.ceil(xp.clip(margins, min=0, max=1))
         grad = grad - Y * xp.sum(grad, axis=1)[:, None]
     elif isinstance(loss, SoftmaxCrossEntropy):
         shifted = raw - xp.max(raw, axis=1, keepdims=True)
