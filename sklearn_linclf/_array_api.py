@@ -357,7 +357,8 @@ def run_epoch(
     if n_whole < n_samples:
         sums.append(xp.sum(sw_ordered[n_whole:])[None])
     batch_weights = to_host(xp.concat(sums)) if sums else np.zeros(0)
-    total = xp.zeros((), dtype=X.dtype, device=device)
+    # The batches' objectives stay on the device until the epoch ends.
+    values, normalisers = [], []
     total_weight = 0.0
     for start, stop, batch_weight in zip(
         bounds[:-1], bounds[1:], batch_weights, strict=True
@@ -378,9 +379,15 @@ def run_epoch(
             batch_weight = (stop - start) * equal_weight
             value = stepper.step(X_b, labels_b, None, normaliser / equal_weight, lr)
         state.t += 1
-        total = total + value * normaliser  # = sum of w_i L_i over the batch
+        values.append(value)
+        normalisers.append(normaliser)
         total_weight += float(batch_weight)
-    return float(total) / total_weight + penalty
+    total = 0.0
+    if values:
+        # value * normaliser = sum of w_i L_i over the batch
+        normalisers = xp.asarray(normalisers, dtype=X.dtype, device=device)
+        total = float(xp.sum(xp.stack(values) * normalisers))
+    return total / total_weight + penalty
 
 
 def inner(a, b):
