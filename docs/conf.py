@@ -17,6 +17,9 @@ import os
 # set before numpy is imported.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# scikit-learn's Array API dispatch (docs/array_api.rst and its example) needs
+# SciPy's, which SciPy reads when it is first imported, here.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import sklearn_linclf  # noqa: E402
 
@@ -79,6 +82,7 @@ html_sidebars = {
     "getting_started": [],
     "math": [],
     "scaling": [],
+    "array_api": [],
 }
 html_theme_options = {
     "navigation_with_keys": False,

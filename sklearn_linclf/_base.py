@@ -30,6 +30,7 @@ from sklearn.utils.validation import (
 )
 
 from . import __version__
+from . import _array_api as aa
 from ._objective import LinearObjective
 from ._solver import (
     Curvature,
@@ -137,6 +138,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags
 
     # ------------------------------------------------------------------ helpers
@@ -168,6 +170,8 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         """
         if not self.fit_intercept:
             return None
+        if aa.array_api_namespace(X) is not None:
+            return aa.feature_means(X, sample_weight, previous)
         total = float(sample_weight.sum())
         sums = np.asarray(X.T @ sample_weight, dtype=np.float64).ravel()
         if previous is not None:
@@ -183,8 +187,14 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         fixed diagonal preconditioner); the step of ``W`` is
         ``learning_rate_init``, or with ``"auto"`` the inverse of the curvature
         a minibatch update sees (see :func:`._solver.estimate_curvature`).
+        ``sample_weight`` is a NumPy array, also for Array API ``X`` (whose
+        norms and sampled batches are then brought to the host).
         """
-        sq_norms = row_norms(X, squared=True)
+        if aa.array_api_namespace(X) is None:
+            sq_norms = row_norms(X, squared=True)
+        else:
+            sq_norms = aa.squared_row_norms(X)
+            center = aa.to_host(center)
         if not np.isfinite(sq_norms.sum()):
             raise ValueError(
                 "The squared norms of the rows of X overflow float64; scale the "
@@ -256,6 +266,14 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
 
     def _previous_params(self, n_classes, dtype):
         """Coefficients of the previous fit in the solver's layout."""
+        namespace = aa.array_api_namespace(self.coef_)
+        if namespace is not None:
+            xp, _ = namespace
+            return aa.previous_params(
+                xp.astype(self.coef_, dtype),
+                xp.astype(self.intercept_, dtype),
+                self.fit_intercept,
+            )
         W = np.asarray(self.coef_, dtype=dtype)
         b = np.asarray(self.intercept_, dtype=dtype)
         if n_classes == 2:
@@ -270,17 +288,19 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
 
     def _store(self, objective, params):
         W, b = objective.split(params.T)
-        if b is None:
+        if b is None and isinstance(params, np.ndarray):
             b = np.zeros(params.shape[1], dtype=params.dtype)
+        elif b is None:
+            b = aa.zeros_like_row(params)
         if params.shape[1] == 2:
             # scikit-learn's binary convention: one row, the score of classes_[1]
             # minus that of classes_[0].
-            self.coef_ = W[1:] - W[:1]
+            self.coef_ = W[1:, ...] - W[:1, ...]
             self.intercept_ = b[1:] - b[:1]
         else:
             # A transposed view of the solver's layout: no copy of a large W.
             self.coef_ = W
-            self.intercept_ = b.copy()
+            self.intercept_ = aa.copy(b)
 
     def _warn_if_not_converged(self, result):
         if not result.converged and self.tol is not None:
@@ -355,18 +375,25 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
 
     def _fit(self, X, y, sample_weight):
         continuing = self.warm_start and hasattr(self, "coef_")
+        namespace = aa.array_api_namespace(X)
+        if namespace is not None:
+            # Labels and weights are encoded and validated on the host; they
+            # go to the device once, below.
+            y, sample_weight = aa.to_host(y), aa.to_host(sample_weight)
         X, y = validate_data(
             self,
             X,
             y,
             accept_sparse="csr",
-            dtype=[np.float64, np.float32],
+            dtype=aa.float_dtypes(namespace),
             reset=not continuing,
         )
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         classes, y_idx = encoder.classes_, encoder.transform(y)
-        sample_weight = self._validate_sample_weight(X, y_idx, sample_weight, classes)
+        sample_weight = self._validate_sample_weight(
+            aa.host_proxy(X), y_idx, sample_weight, classes
+        )
         sample_weight, weight_stats = self._rescale_weights(sample_weight, first=True)
         present = np.unique(y_idx[sample_weight > 0])
         if present.size < 2:
@@ -397,7 +424,8 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
                 stratify=y_idx,
                 random_state=rng,
             )
-            X_val, y_val, sw_val = X[val], y_idx[val], sample_weight[val]
+            X_val = X[val] if namespace is None else aa.take_rows(X, val)
+            y_val, sw_val = y_idx[val], sample_weight[val]
             if not sw_val.sum() > 0:
                 raise ValueError(
                     "early_stopping=True needs validation samples of positive "
@@ -405,16 +433,29 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
                     "split holds only zero-weight samples. Use a larger "
                     "validation_fraction or early_stopping=False."
                 )
-            X, y_idx, sample_weight = X[train], y_idx[train], sample_weight[train]
+            if namespace is None:
+                X, y_idx, sample_weight = X[train], y_idx[train], sample_weight[train]
 
-            def validation(params):
-                pred = objective.raw_prediction(params.T, X_val).argmax(axis=1)
-                return float(np.average(pred == y_val, weights=sw_val))
+                def validation(params):
+                    pred = objective.raw_prediction(params.T, X_val).argmax(axis=1)
+                    return float(np.average(pred == y_val, weights=sw_val))
+
+            else:
+                X = aa.take_rows(X, train)
+                y_idx, sample_weight = y_idx[train], sample_weight[train]
+                validation = aa.accuracy_scorer(objective, X_val, y_val, sw_val)
 
         update_rule = self._update_rule(X.shape[0])
+        sw_host = sample_weight
+        if namespace is not None:
+            y_idx, sample_weight = aa.to_device(namespace, y_idx, sample_weight)
         center = self._feature_means(X, sample_weight)
-        eta0, intercept_step = self._initial_steps(X, sample_weight, center)
-        if params is None:
+        eta0, intercept_step = self._initial_steps(X, sw_host, center)
+        if namespace is not None:
+            state = aa.make_state(
+                (objective.n_params(n_features), n_classes), X, update_rule, params
+            )
+        elif params is None:
             state = zero_state(
                 (objective.n_params(n_features), n_classes),
                 X.dtype,
@@ -423,7 +464,7 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             )
         else:
             state = make_state(params, update_rule, interleave=issparse(X))
-            del params  # the state may hold a copy
+        del params  # the state may hold a copy
         state.center, state.intercept_step = center, intercept_step
         result = solve(
             objective,
@@ -513,12 +554,15 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
                 "with sklearn.utils.class_weight.compute_class_weight and pass "
                 "class_weight as a dict."
             )
+        namespace = aa.array_api_namespace(X)
+        if namespace is not None:
+            y, sample_weight = aa.to_host(y), aa.to_host(sample_weight)
         X, y = validate_data(
             self,
             X,
             y,
             accept_sparse="csr",
-            dtype=[np.float64, np.float32],
+            dtype=aa.float_dtypes(namespace),
             reset=first_call,
         )
         check_classification_targets(y)
@@ -530,11 +574,14 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             )
         y_idx = np.searchsorted(all_classes, y)
         sample_weight = self._validate_sample_weight(
-            X, y_idx, sample_weight, all_classes
+            aa.host_proxy(X), y_idx, sample_weight, all_classes
         )
         sample_weight, weight_stats = self._rescale_weights(
             sample_weight, first=not hasattr(self, "_weight_scale")
         )
+        sw_host = sample_weight
+        if namespace is not None:
+            y_idx, sample_weight = aa.to_device(namespace, y_idx, sample_weight)
         n_classes = all_classes.size
         objective = self._objective()
         update_rule = self._update_rule(X.shape[0], streaming=True)
@@ -545,13 +592,18 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             previous = None
         center = self._feature_means(X, sample_weight, previous)
         if first_call:
-            eta0, intercept_step = self._initial_steps(X, sample_weight, center)
-            state = zero_state(
-                (objective.n_params(X.shape[1]), n_classes),
-                X.dtype,
-                update_rule,
-                interleave=issparse(X),
-            )
+            eta0, intercept_step = self._initial_steps(X, sw_host, center)
+            if namespace is not None:
+                state = aa.make_state(
+                    (objective.n_params(X.shape[1]), n_classes), X, update_rule
+                )
+            else:
+                state = zero_state(
+                    (objective.n_params(X.shape[1]), n_classes),
+                    X.dtype,
+                    update_rule,
+                    interleave=issparse(X),
+                )
         else:
             params = self._previous_params(n_classes, X.dtype)
             # An "auto" step is derived once, from the first data seen; an
@@ -559,22 +611,33 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
             if hasattr(self, "_intercept_step"):
                 eta0, intercept_step = self._eta0, self._intercept_step
             else:
-                eta0, intercept_step = self._initial_steps(X, sample_weight, center)
+                eta0, intercept_step = self._initial_steps(X, sw_host, center)
             if self.learning_rate_init != "auto":
                 eta0 = float(self.learning_rate_init)
             velocity = getattr(self, "_velocity", None)
-            if velocity is not None and velocity.shape == params.shape:
-                velocity = velocity.astype(X.dtype, copy=True)
-            else:
+            if velocity is None or velocity.shape != params.shape:
                 velocity = None
-            state = make_state(
-                params,
-                update_rule,
-                velocity=velocity,
-                t=self.t_,
-                n_decays=getattr(self, "_n_decays", 0),
-                interleave=issparse(X),
-            )
+            elif namespace is None:
+                velocity = velocity.astype(X.dtype, copy=True)
+            if namespace is not None:
+                state = aa.make_state(
+                    params.shape,
+                    X,
+                    update_rule,
+                    params,
+                    velocity=velocity,
+                    t=self.t_,
+                    n_decays=getattr(self, "_n_decays", 0),
+                )
+            else:
+                state = make_state(
+                    params,
+                    update_rule,
+                    velocity=velocity,
+                    t=self.t_,
+                    n_decays=getattr(self, "_n_decays", 0),
+                    interleave=issparse(X),
+                )
         state.center, state.intercept_step = center, intercept_step
         n_calls = 1 if first_call else self.n_iter_ + 1
         # One pass, no stopping rule: solve() with a single epoch.
@@ -636,6 +699,10 @@ class BaseMinibatchClassifier(LinearClassifierMixin, BaseEstimator, metaclass=AB
         """Scores with one column per class (the binary case expanded)."""
         check_is_fitted(self)
         scores = self.decision_function(X)
-        if scores.ndim == 1:
+        namespace = aa.array_api_namespace(scores)
+        if scores.ndim == 1 and namespace is None:
             scores = np.column_stack([np.zeros_like(scores), scores])
+        elif scores.ndim == 1:
+            xp, _ = namespace
+            scores = xp.stack([xp.zeros_like(scores), scores], axis=1)
         return scores

@@ -4,6 +4,7 @@ from numbers import Real
 
 from sklearn.utils._param_validation import Interval
 
+from . import _array_api as aa
 from ._base import BaseMinibatchClassifier
 from ._loss import SoftmaxCrossEntropy, WestonWatkinsHinge, log_softmax, softmax
 
@@ -311,7 +312,11 @@ class SoftmaxClassifier(BaseMinibatchClassifier):
         proba : ndarray of shape (n_samples, n_classes)
             Probabilities in the order of ``classes_``; rows sum to 1.
         """
-        return softmax(self._raw_scores_2d(X))
+        aa.check_same_namespace(X, self, attribute="coef_", method="predict_proba")
+        scores = self._raw_scores_2d(X)
+        if aa.array_api_namespace(scores) is not None:
+            return aa.softmax(scores)
+        return softmax(scores)
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities, without overflow.
@@ -326,4 +331,10 @@ class SoftmaxClassifier(BaseMinibatchClassifier):
         log_proba : ndarray of shape (n_samples, n_classes)
             Log-probabilities in the order of ``classes_``.
         """
-        return log_softmax(self._raw_scores_2d(X))
+        aa.check_same_namespace(
+            X, self, attribute="coef_", method="predict_log_proba"
+        )
+        scores = self._raw_scores_2d(X)
+        if aa.array_api_namespace(scores) is not None:
+            return aa.softmax(scores, log=True)
+        return log_softmax(scores)

@@ -28,6 +28,8 @@ coefficients are whole contiguous rows.
 import numpy as np
 from sklearn.utils.extmath import safe_sparse_dot
 
+from . import _array_api
+
 
 class LinearObjective:
     """Penalised, weighted mean of a score-space loss over a linear model.
@@ -56,7 +58,7 @@ class LinearObjective:
     def split_params(self, params):
         """Views ``(W^T, b)`` of ``params`` (``b`` is None without intercept)."""
         if self.fit_intercept:
-            return params[:-1], params[-1]
+            return params[:-1, ...], params[-1, ...]
         return params, None
 
     def data_term(self, Wt, b, X, y, sample_weight, weight_sum, out=None):
@@ -120,6 +122,8 @@ class LinearObjective:
         return float(loss[0])
 
     def penalty(self, Wt):
+        if not isinstance(Wt, np.ndarray):
+            return float(self.alpha * _array_api.sum_of_squares(Wt, Wt.dtype))
         # einsum reads a strided view in place, where vdot would copy it.
         return float(self.alpha * np.einsum("ij,ij->", Wt, Wt))
 
@@ -134,7 +138,15 @@ class LinearObjective:
         ``(X - mu) W^T + b``, computed as ``X W^T + (b - mu W^T)`` so that ``X``
         is never changed, and the gradient of ``W^T`` gets the rank-one term
         ``-mu (1^T G)``. The minimiser is the same (``b_plain = b - mu W^T``).
+
+        Parameters of another Array API namespace are handled by
+        :func:`sklearn_linclf._array_api.params_gradient` (the value is then a
+        0-d array on the device).
         """
+        if not isinstance(params, np.ndarray):
+            return _array_api.params_gradient(
+                self, params, X, y, sample_weight, weight_sum, center
+            )
         Wt, b = self.split_params(params)
         if center is not None:
             b = b - center @ Wt

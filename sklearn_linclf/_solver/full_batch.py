@@ -28,6 +28,8 @@ import math
 
 import numpy as np
 
+from .. import _array_api
+
 # Factor by which a failed step is shrunk.
 _SHRINK = 0.5
 # Factors by which the step is tried larger: at every iteration until the first
@@ -48,6 +50,8 @@ _MAX_BACKTRACKS = 60
 
 def _inner(a, b):
     """``<a, b>`` of two arrays of one shape, accumulated in float64."""
+    if not isinstance(a, np.ndarray):
+        return _array_api.inner(a, b)
     axes = "abcdefghijklmnopqrstuvwxyz"[: a.ndim]
     return float(np.einsum(f"{axes},{axes}->", a, b, dtype=np.float64))
 
@@ -211,14 +215,19 @@ def _accelerated_descent(
     if not step > 0:
         raise ValueError(f"step must be positive; got {step!r}.")
     dtype = params.dtype
+    # Array API input (other than NumPy) has no `out=`: its arithmetic makes
+    # new arrays instead of filling the work arrays.
+    in_place = isinstance(params, np.ndarray)
     if scale is not None:
         scale = np.broadcast_to(np.asarray(scale, dtype=dtype), params.shape)
     # Rounding of f: a decrease smaller than this cannot be told from zero.
-    rounding = 16 * np.finfo(dtype).eps
+    rounding = 16 * (np.finfo(dtype).eps if in_place else _array_api.eps(params))
 
     def scaled(g, out):
         """``scale * g`` (``g`` itself without a preconditioner)."""
-        return g if scale is None else np.multiply(scale, g, out=out)
+        if scale is None:
+            return g
+        return np.multiply(scale, g, out=out) if in_place else scale * g
 
     n_calls = 1
     f_x, g_x = value_grad(params)
@@ -231,8 +240,12 @@ def _accelerated_descent(
     # that nothing of the size of params is allocated in the loop. Gradients
     # are dropped as soon as they are no longer needed (g = None), so that at
     # most two are alive during a call of value_grad.
-    x_prev, y_buf, x_new = (np.empty_like(params) for _ in range(3))
-    dg_buf = None if scale is None else np.empty_like(params)
+    if in_place:
+        x_prev, y_buf, x_new = (np.empty_like(params) for _ in range(3))
+        dg_buf = None if scale is None else np.empty_like(params)
+    else:
+        x_prev, y_buf, x_new = params, None, None  # x_prev unread until set
+        dg_buf = None
     g_y = g_new = None
     t = 1.0  # t = 1: no momentum (the first iteration and after a restart)
     step = float(step)
@@ -257,9 +270,12 @@ def _accelerated_descent(
                 beta = (t - 1.0) / t_new
                 restart = False
                 if beta > 0:
-                    y = np.subtract(x, x_prev, out=y_buf)
-                    y *= beta
-                    y += x  # y = x + beta (x - x_prev)
+                    if in_place:
+                        y = np.subtract(x, x_prev, out=y_buf)
+                        y *= beta
+                        y += x  # y = x + beta (x - x_prev)
+                    else:
+                        y = (x - x_prev) * beta + x
                     n_calls += 1
                     f_y, g_y = value_grad(y)
                     if not math.isfinite(f_y):
@@ -277,8 +293,11 @@ def _accelerated_descent(
                 # Backtracking from the same y: a smaller step than t_new was
                 # computed for only costs momentum (see `_next_t`).
                 for _ in range(_MAX_BACKTRACKS):
-                    np.multiply(dg, -trial, out=x_new)
-                    x_new += y
+                    if in_place:
+                        np.multiply(dg, -trial, out=x_new)
+                        x_new += y
+                    else:
+                        x_new = dg * -trial + y
                     n_calls += 1
                     g_new = None
                     f_new, g_new = value_grad(x_new)
@@ -295,7 +314,10 @@ def _accelerated_descent(
                 # Adaptive restart (O'Donoghue and Candès): when the momentum
                 # points uphill, <g(y), x+ - x> > 0, or the objective rose by
                 # more than rounding. x_prev is free as scratch: x replaces it.
-                uphill = _inner(g_y, np.subtract(x_new, x, out=x_prev)) > 0
+                if in_place:
+                    uphill = _inner(g_y, np.subtract(x_new, x, out=x_prev)) > 0
+                else:
+                    uphill = _inner(g_y, x_new - x) > 0
                 restart = restart or uphill or f_new > f_x + slack
                 x_prev, x, x_new = x, x_new, x_prev
                 f_x, g_x, g_y, g_new = f_new, g_new, None, None

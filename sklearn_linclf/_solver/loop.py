@@ -9,6 +9,7 @@ import numpy as np
 from scipy.sparse import issparse
 from threadpoolctl import ThreadpoolController
 
+from .. import _array_api
 from .dense import DenseStepper, dense_epoch, kernel_supports
 from .full_batch import accelerated_descent
 from .sparse import sparse_epoch
@@ -43,7 +44,9 @@ def _check_finite(value, params, where, sum_sq=None):
     # its square overflows: equally a divergence); it needs no temporary as
     # large as params. ``sum_sq``, when known, is that of all rows but the
     # last (the coefficients, when there is an intercept row).
-    if sum_sq is None:
+    if not isinstance(params, np.ndarray):
+        sum_sq = _array_api.sum_of_squares(params)
+    elif sum_sq is None:
         sum_sq = np.einsum("ij,ij->", params, params)
     else:
         sum_sq += float(params[-1] @ params[-1])
@@ -114,9 +117,25 @@ def run_epoch(
     A CSR ``X`` runs the whole epoch in one compiled call,
     :func:`.sparse.sparse_epoch`, and so does a numpy ``X`` (with the softmax
     or Weston–Watkins loss and :class:`~.updates.MomentumUpdate`),
-    :func:`.dense.dense_epoch`; other dense inputs take
-    :class:`~.dense.DenseStepper` a batch at a time.
+    :func:`.dense.dense_epoch`; other numpy inputs take
+    :class:`~.dense.DenseStepper` a batch at a time. Dense input of another
+    Array API namespace takes the same pass in its own namespace
+    (:func:`sklearn_linclf._array_api.run_epoch`).
     """
+    if _array_api.array_api_namespace(X) is not None:
+        return _array_api.run_epoch(
+            objective,
+            state,
+            X,
+            y,
+            sample_weight,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            rng=rng,
+            update_rule=update_rule,
+            schedule=schedule,
+            mean_weight=mean_weight,
+        )
     n_samples = X.shape[0]
     full_batch = batch_size >= n_samples
     if full_batch or not shuffle:
@@ -331,7 +350,7 @@ def solve(
                 if validation is None:
                     pass
                 elif best_coef is None:
-                    best_coef = state.params.copy()
+                    best_coef = _array_api.copy(state.params)
                 else:
                     best_coef[...] = state.params  # no new large array per epoch
             if tol is None:
@@ -401,7 +420,7 @@ def solve_full_batch(
     after every iteration.
     """
     result = SolverResult()
-    weight_sum = float(sample_weight.sum())
+    weight_sum = _array_api.total(sample_weight)
     tol = 0.0 if tol is None else FULL_BATCH_TOL_FACTOR * tol
     start = time.perf_counter()
 
@@ -409,6 +428,7 @@ def solve_full_batch(
         value, grad = objective.params_gradient(
             params, X, y, sample_weight, weight_sum, center=state.center
         )
+        value = float(value)  # a 0-d array on the Array API path
         return value + objective.penalty(objective.split_params(params)[0]), grad
 
     def callback(iteration, value):

@@ -43,7 +43,7 @@ class SolverState:
             return
         for array in (self.params, self.velocity):
             if array is not None:
-                array[-1] += sign * (self.center @ array[:-1])
+                array[-1, ...] += sign * (self.center @ array[:-1, ...])
 
     def interleave(self):
         """Parameters and velocity as one table of shape ``(n_rows, dim, n_classes)``.

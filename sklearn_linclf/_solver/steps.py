@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix, issparse
 
-from .loop import _take_rows
+from .._array_api import host_rows
 
 
 class ConstantSchedule:
@@ -183,7 +183,9 @@ def estimate_curvature(
     epoch. Weighted rows count as their weight, so that integer weights equal
     repeated rows (exactly, up to rounding, when the batch covers the data).
     Power iteration approaches the eigenvalue from below; the estimate is the
-    largest over the batches.
+    largest over the batches. Array API input (see :mod:`sklearn_linclf._array_api`)
+    is estimated on the host: only the sampled batches are copied there, and
+    ``sample_weight`` and ``center`` must be NumPy arrays.
     """
     n_samples, n_features = X.shape
     full_batch = batch_size >= n_samples
@@ -197,10 +199,10 @@ def estimate_curvature(
         rows = rng.permutation(n_samples)[: n_batches * batch_size]
     for i in range(1 if full_batch else n_batches):
         if full_batch:
-            X_b, w_b = X, sample_weight
+            X_b, w_b = host_rows(X), sample_weight
         else:
             idx = np.sort(rows[i * batch_size : (i + 1) * batch_size])
-            X_b, w_b = _take_rows(X, idx), sample_weight[idx]
+            X_b, w_b = host_rows(X, idx), sample_weight[idx]
         total = float(w_b.sum())
         if not total > 0:
             continue
