@@ -10,7 +10,8 @@ one run:
   epoch)) / m``, so validation and setup are left out) of our two estimators
   with one and two OpenMP threads, whether the two give bitwise equal models,
   and the epoch of ``SGDClassifier(n_jobs=2)`` with the matching loss;
-- the cost of width: 1 000 000 against 100 000 columns at equal non-zeros;
+- the cost of width: 1 000 000 against 100 000 columns at equal non-zeros
+  (the two synthetic sets);
 - the fixed cost of a dense minibatch: 2-column data, epoch time per batch.
 
 It writes ``kernels.md`` / ``kernels.json`` (``*_quick.*`` with ``--quick``)
@@ -121,20 +122,30 @@ def sparse_entry(ds, alpha, epochs, log=print):
     return entry
 
 
-def width_entry(n_train, epochs, log=print):
-    """Epoch time at 1 000 000 against 100 000 columns, equal non-zeros per row."""
-    out = {}
-    for n_features in (100_000, 1_000_000):
-        ds = datasets_module.sparse(n_train=n_train, n_test=10, n_features=n_features)
-        X, y = ds.X_train, ds.y_train
-        out[n_features] = {}
-        for name in OURS:
-            seconds, _ = marginal_epoch(ours(name, 1e-6), X, y, epochs)
-            out[n_features][name] = seconds
-            log(f"width {n_features}: {name} epoch {seconds:.3f} s (nnz {X.nnz})")
-    ratios = {name: out[1_000_000][name] / out[100_000][name] for name in OURS}
-    log(f"width ratio 1M / 100k: {ratios}")
-    return {"n_train": n_train, "epoch_seconds": out, "ratio": ratios}
+def width_entry(narrow, wide, log=print):
+    """Epoch time of the wide set against the narrow one (equal non-zeros per row).
+
+    ``narrow`` and ``wide`` are entries of :func:`sparse_entry` for the same
+    synthetic rows with 100 000 and 1 000 000 columns (2 000 and 20 000 with
+    ``--quick``); two OpenMP threads.
+    """
+    ratios = {
+        name: wide["estimators"][name]["epoch_2_threads"]
+        / narrow["estimators"][name]["epoch_2_threads"]
+        for name in OURS
+    }
+    log(f"width ratio {wide['n_features']} / {narrow['n_features']} columns: {ratios}")
+    return {
+        "narrow": narrow["dataset"], "wide": wide["dataset"],
+        "columns": [narrow["n_features"], wide["n_features"]],
+        "nnz": [narrow["nnz"], wide["nnz"]],
+        "epoch_seconds": {
+            name: [narrow["estimators"][name]["epoch_2_threads"],
+                   wide["estimators"][name]["epoch_2_threads"]]
+            for name in OURS
+        },
+        "ratio": ratios,
+    }
 
 
 def dense_fixed_cost(n_samples=100_000, batch_size=256, epochs=5, log=print):
@@ -208,21 +219,22 @@ def markdown(results):
         )
     width = results.get("width")
     if width:
+        narrow, wide = width["columns"]
         lines += [
             "",
             "## Width",
             "",
-            f"Synthetic bag of words, {width['n_train']} rows, equal non-zeros per "
-            "row, two OpenMP threads.",
+            f"The synthetic bag of words at {narrow} and {wide} columns (the "
+            f"same rows; {width['nnz'][0]} and {width['nnz'][1]} non-zeros), "
+            "two OpenMP threads.",
             "",
-            "| estimator | 100 000 columns (s) | 1 000 000 columns (s) | ratio |",
+            f"| estimator | {narrow} columns (s) | {wide} columns (s) | ratio |",
             "|---|---|---|---|",
         ]
         for name, ratio in width["ratio"].items():
-            seconds = width["epoch_seconds"]
+            seconds = width["epoch_seconds"][name]
             lines.append(
-                f"| {name} | {seconds[100_000][name]:.3f} | "
-                f"{seconds[1_000_000][name]:.3f} | {ratio:.2f} |"
+                f"| {name} | {seconds[0]:.3f} | {seconds[1]:.3f} | {ratio:.2f} |"
             )
     dense = results.get("dense_fixed_cost")
     if dense:
@@ -265,7 +277,10 @@ def main(argv=None):
             print(f"skipped {name}: {exc}")
             continue
         results["sparse"].append(sparse_entry(ds, alpha, epochs))
-    results["width"] = width_entry(2_000 if args.quick else 200_000, epochs)
+        results["sparse"][-1]["dataset_key"] = name
+    by_name = {entry["dataset_key"]: entry for entry in results["sparse"]}
+    if "sparse-100k" in by_name and "sparse-1000k" in by_name:
+        results["width"] = width_entry(by_name["sparse-100k"], by_name["sparse-1000k"])
     results["dense_fixed_cost"] = dense_fixed_cost(
         n_samples=5_000 if args.quick else 100_000, epochs=epochs
     )
