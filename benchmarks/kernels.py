@@ -197,6 +197,11 @@ def markdown(results):
         "",
         "## Sparse epochs",
         "",
+        "\"1 thread\": OpenMP limited to one thread; \"2 threads\": limited to two,"
+        " the default here, where the kernels run each chunk of batches on 1 or 2"
+        " threads, whichever ran faster lately. Ratios to SGD and to the bound"
+        " use the latter.",
+        "",
         "| data | estimator | 1 thread (s) | 2 threads (s) | speed-up | same model | "
         "SGD n_jobs=2 (s) | ratio to SGD | bound (s) | ratio to bound |",
         "|---|---|---|---|---|---|---|---|---|---|",
