@@ -12,10 +12,13 @@ separate, one module each:
   the curvature of minibatches of the (centred) data;
 - :mod:`.updates`: an *update rule* turns a gradient into an in-place change
   of the parameters (plain, heavy-ball momentum or Nesterov momentum);
-- :mod:`.dense` and :mod:`.sparse`: a *stepper* applies one minibatch update,
-  to all parameters (dense ``X``) or, for sparse ``X``, only to the rows of
-  the features the batch touches, the others being caught up lazily and
-  exactly (a compiled epoch, :mod:`._sparse_kernel`);
+- :mod:`.dense` and :mod:`.sparse`: the minibatch updates of an epoch, to all
+  parameters (dense ``X``) or, for sparse ``X``, only to the rows of the
+  features a batch touches, the others being caught up lazily and exactly;
+  each runs a whole epoch in one compiled call (:mod:`._dense_kernel`,
+  :mod:`._sparse_kernel`), and :class:`.dense.DenseStepper` takes one step at
+  a time for the inputs the kernels do not take;
+- :mod:`.threads`: how many threads the kernels use;
 - :mod:`.state`: what continues from one call to the next, and the implicit
   centring of the features;
 - :mod:`.loop`: :func:`run_epoch` makes one pass over shuffled *indices* (the
