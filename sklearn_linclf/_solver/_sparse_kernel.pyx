@@ -323,6 +323,9 @@ def epoch(
     dtype = np.float32 if floating is float else np.float64
     cdef floating[:, ::1] G = np.zeros((max_rows, k), dtype=dtype)
     cdef double[::1] row_loss = np.zeros(max_rows)
+    # Whether a row's score gradient has a non-zero entry (a hinge row whose
+    # margins all hold has none, and adds nothing to the gradient).
+    cdef unsigned char[::1] active = np.zeros(max_rows, dtype=np.uint8)
     cdef intp_t[::1] cols = np.zeros(n_parts * region, dtype=np.intp)
     cdef intp_t[::1] own_count = np.zeros(n_parts, dtype=np.intp)
     cdef intp_t[::1] bucket_start = np.zeros(n_parts * region, dtype=np.intp)
@@ -348,7 +351,7 @@ def epoch(
     cdef double[::1] b_eff = np.zeros(k)
 
     cdef intp_t start, stop, m, p, slot, j, c, d, l, pending, n_own, base
-    cdef intp_t part, end, group, src, owner, row_lo, row_hi, at
+    cdef intp_t part, end, group, src, owner, row_lo, row_hi, at, n_active
     cdef int threads
     cdef long long now, t
     cdef double x, w, mu, total, a00, a01, a10, a11, rho, lr, clock, now_clock
@@ -495,6 +498,11 @@ def epoch(
                     w = sample_weight[r] if weighted else 1.0
                     row_loss[i] = _loss_gradient(srow, k, y[r], loss_kind, delta, w,
                                                  scales[b])
+                    active[i] = 0
+                    for c in range(k):
+                        if srow[c] != 0:
+                            active[i] = 1
+                            break
 
                 # 5. Gradient and update of each part's rows.
                 for part in prange(threads, schedule="static", chunksize=1):
@@ -515,11 +523,20 @@ def epoch(
                         j = cols[p]
                         for c in range(k):
                             grad[c] = 0
+                        n_active = 0
                         for e in range(base + bucket_start[p], base + bucket_start[p + 1]):
+                            if not active[entry_row[e]]:
+                                continue
+                            n_active = n_active + 1
                             x = data[entry_at[e]]
                             srow = &G[entry_row[e], 0]
                             for c in range(k):
                                 grad[c] = grad[c] + <floating>x * srow[c]
+                        if n_active == 0 and owe:
+                            # No gradient: the row owes this step's map, like
+                            # the rows the batch does not touch.
+                            last[j] = pending
+                            continue
                         mu = center[j] if centred else 0.0
                         if centred:
                             group = _group(j)
