@@ -3,25 +3,30 @@
 
 See :mod:`sklearn_linclf._solver.sparse` for the algorithm; this module holds
 its loops. For each minibatch (rows ``order[starts[b]:stops[b]]`` of a CSR
-matrix):
+matrix), in one OpenMP parallel region:
 
-1. (serial) the features the batch touches get a position in the batch, in
-   order of first appearance, through a stamp per feature (no sort); the
-   batch's entries are bucketed by position (a counting sort), each bucket in
-   row order;
-2. (parallel over positions) each touched row of the table is caught up
-   exactly: ``(p, v) <- Q[l] (p, v) + mu_j R[l]``;
-3. (parallel over rows) scores, loss and score gradient ``G`` of each row;
-4. (parallel over positions) the gradient of each touched row, summed over
-   its bucket in row order, and its update;
-5. (serial) the intercept, the products ``Q``, ``R`` and ``mu_scores``.
+0. (parallel over ranges of rows) the batch's entries are dealt to the
+   threads by the feature they touch (each thread owns whole groups of
+   features, see :func:`_group`);
+1. (parallel over owners) each thread gives its features a position in the
+   batch, in order of first appearance, through a stamp per feature (no
+   sort), buckets their entries by position (a counting sort, each bucket in
+   row order), and catches each touched row up exactly:
+   ``(p, v) <- Q[l] (p, v) + mu_j R[l]``;
+2. (parallel over rows) scores, loss and score gradient ``G`` of each row;
+3. (parallel over owners) the gradient of each touched row, summed over its
+   bucket in row order, and its update;
+
+then, serially, the intercept and the products ``Q``, ``R`` and
+``mu_scores``.
 
 Every sum has one fixed order whatever the number of threads (a row's scores
-over its entries, a feature's gradient over the batch's rows, a reduction
-over features in fixed blocks of positions), so the results do not depend on
-it. The table has shape ``(n_rows, dim, n_classes)``: the coefficients
-(``dim = 1``) and, with momentum, the velocity (``dim = 2``) of a feature in
-one place, classes contiguous.
+over its entries, a feature's gradient over the batch's rows, the centring's
+sum over features per group in order of first appearance, then over the
+groups), so the results do not depend on it. The table has shape
+``(n_rows, dim, n_classes)``: the coefficients (``dim = 1``) and, with
+momentum, the velocity (``dim = 2``) of a feature in one place, classes
+contiguous.
 """
 
 import numpy as np
@@ -29,7 +34,6 @@ import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange
 from libc.math cimport exp, log
-from libc.string cimport memset
 
 cimport openmp
 
@@ -56,7 +60,7 @@ cdef enum:
     PREFETCH = 8
     # Features are split between threads by group: runs of 16 consecutive
     # features, the group number taken modulo 64 (see _group and epoch).
-    N_CLASSES_OF_FEATURES = 64
+    N_GROUPS = 64
     GROUP_MASK = 63
     GROUP_SHIFT = 4
     # Doubles of padding between per-thread rows: no cache line is shared.
@@ -66,19 +70,6 @@ cdef enum:
 
 SOFTMAX = 0
 HINGE = 1
-
-# Seconds spent in the serial bookkeeping before the parallel part of a step,
-# in the parallel part, and in the serial part after it (see phase_seconds).
-cdef double _seconds[3]
-
-
-def phase_seconds(reset=True):
-    """``(before, parallel, after)``: seconds in each part of the steps so far."""
-    out = (_seconds[0], _seconds[1], _seconds[2])
-    if reset:
-        _seconds[0] = _seconds[1] = _seconds[2] = 0.0
-    return out
-
 
 def max_threads():
     """Threads OpenMP would use now (``OMP_NUM_THREADS``, threadpoolctl)."""
@@ -167,11 +158,14 @@ cdef inline double _loss_gradient(
 
 
 cdef class Workspace:
-    """The lazy bookkeeping of one epoch (see :class:`.sparse.LazySparseStepper`).
+    """The lazy bookkeeping of a solve's sparse epochs (see :mod:`.sparse`).
 
     ``last[j]``: the step feature ``j`` was last brought up to date at;
     ``Q[l]``, ``R[l]``: what a feature last current at step ``l`` owes;
-    ``mu_scores``: ``mu^T (p, v)`` summed over the features (centring only).
+    ``mu_scores``: ``mu^T (p, v)`` summed over the features (centring only);
+    ``tag[j]``: the number of the last batch that touched ``j`` (high 32 bits,
+    from ``n_stamps``) and ``j``'s position in it (low 32 bits), so that no
+    array is reset between batches.
     """
 
     cdef public object last, tag, Q, R, mu_scores
@@ -289,7 +283,7 @@ def epoch(
 
     ``maps[b]``, ``weights[b]``, ``lr_c[b]``, ``owes[b]``: batch ``b``'s update
     map ``A``, the weights of its gradient for the touched rows, ``lr c``, and
-    whether the touched rows owe ``A`` (see ``LazySparseStepper``).
+    whether the touched rows owe ``A`` (see :func:`.sparse._update_maps`).
     ``sample_weight`` is empty for equal weights (each row counts 1).
     ``center`` is empty without centring. The intercept, if any, is the last
     row of ``table``. Leaves rows pending: call :func:`finish` after.
@@ -339,7 +333,7 @@ def epoch(
     cdef intp_t[::1] split_at = np.zeros(n_parts * region, dtype=np.intp)
     cdef intp_t[:, ::1] split_start = np.zeros((n_parts, n_parts + PAD), dtype=np.intp)
     cdef intp_t[:, ::1] split_stop = np.zeros((n_parts, n_parts + PAD), dtype=np.intp)
-    cdef double[:, ::1] mu_dot_part = np.zeros((N_CLASSES_OF_FEATURES, k + PAD))
+    cdef double[:, ::1] mu_dot_part = np.zeros((N_GROUPS, k + PAD))
     cdef double[::1] grad_b = np.zeros(k)
     cdef double[::1] mu_dot = np.zeros(k)
     cdef double[:, ::1] offset = np.zeros((dim, k))
@@ -354,7 +348,7 @@ def epoch(
     cdef intp_t part, end, group, src, owner, row_lo, row_hi, at, n_active
     cdef int threads
     cdef long long now, t
-    cdef double x, w, mu, total, a00, a01, a10, a11, rho, lr, clock, now_clock
+    cdef double x, w, mu, total, a00, a01, a10, a11, rho, lr
     cdef floating* row
     cdef floating* grad
     cdef floating* srow
@@ -379,7 +373,6 @@ def epoch(
         wts = &weights[b, 0]
         owe = owes[b]
         with nogil:
-            clock = openmp.omp_get_wtime()
             ws.n_stamps += 1
             now = ws.n_stamps << 32
             nnz = 0
@@ -392,12 +385,9 @@ def epoch(
                 if centred:
                     b_eff[c] = b_eff[c] - mu_scores[0, c]
             if centred:
-                for group in range(N_CLASSES_OF_FEATURES):
+                for group in range(N_GROUPS):
                     for c in range(k):
                         mu_dot_part[group, c] = 0.0
-            now_clock = openmp.omp_get_wtime()
-            _seconds[0] += now_clock - clock
-            clock = now_clock
 
             # The touched features are split into `threads` parts by their
             # group (a fixed function of j, see _group), each part handled by
@@ -432,7 +422,7 @@ def epoch(
 
                 for part in prange(threads, schedule="static", chunksize=1):
                     base = part * region
-                    # 1. Positions of the part's features, in order of first
+                    # 1a. Positions of the part's features, in order of first
                     # appearance: tag[j] holds the batch's stamp and j's
                     # position; counts of entries per position. The ranges'
                     # lists, in range order, are the part's entries in row
@@ -455,7 +445,7 @@ def epoch(
                                 p = t & LOW_BITS
                             bucket_fill[base + p] += 1
                     own_count[part] = n_own
-                    # 2. Buckets of entries per position, in row order.
+                    # 1b. Buckets of entries per position, in row order.
                     bucket_start[base] = 0
                     for p in range(n_own):
                         bucket_start[base + p + 1] = (
@@ -469,7 +459,7 @@ def epoch(
                             entry_row[base + bucket_fill[p]] = split_row[at]
                             entry_at[base + bucket_fill[p]] = slot
                             bucket_fill[p] += 1
-                    # 3. Catch up the part's rows.
+                    # 1c. Catch up the part's rows.
                     for p in range(base, base + n_own):
                         if p + PREFETCH < base + n_own:
                             _prefetch_row(&table[cols[p + PREFETCH], 0, 0], row_bytes)
@@ -480,7 +470,7 @@ def epoch(
                                           &R[l if centred else 0, 0, 0],
                                           center[j] if centred else 0.0, dim, k)
 
-                # 4. Scores, loss and score gradient of each row.
+                # 2. Scores, loss and score gradient of each row.
                 for i in prange(m, schedule="static"):
                     r = order[start + i]
                     srow = &G[i, 0]
@@ -504,7 +494,7 @@ def epoch(
                             active[i] = 1
                             break
 
-                # 5. Gradient and update of each part's rows.
+                # 3. Gradient and update of each part's rows.
                 for part in prange(threads, schedule="static", chunksize=1):
                     base = part * region
                     n_own = own_count[part]
@@ -567,10 +557,7 @@ def epoch(
                             for c in range(k):
                                 row[d * k + c] = <floating>(row[d * k + c] + rho * grad[c])
 
-            now_clock = openmp.omp_get_wtime()
-            _seconds[1] += now_clock - clock
-            clock = now_clock
-            # 5. The loss, the intercept, mu_scores, R and Q.
+            # Serially: the loss, the intercept, mu_scores, R and Q.
             total = 0.0
             for c in range(k):
                 grad_b[c] = 0.0
@@ -585,7 +572,7 @@ def epoch(
                         offset[d, c] = lr_c[b, d] * grad_b[c]
                 for c in range(k):
                     mu_dot[c] = 0.0
-                for group in range(N_CLASSES_OF_FEATURES):
+                for group in range(N_GROUPS):
                     for c in range(k):
                         mu_dot[c] = mu_dot[c] + mu_dot_part[group, c]
                 # mu_scores <- A mu_scores - lr c (mu . grad) + |mu|^2 offset
@@ -642,7 +629,6 @@ def epoch(
                         else:
                             row[c] = <floating>(row[c] + row[k + c])
             ws.pending = pending + 1
-            _seconds[2] += openmp.omp_get_wtime() - clock
 
 
 def gather_axpy_seconds(floating[:, ::1] rows, const int[::1] picks, double x):

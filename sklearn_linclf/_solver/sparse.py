@@ -41,13 +41,15 @@ MAX_PENDING = 1024
 
 
 def _safely_invertible(A):
-    """Whether solving with the 2x2 (or 1x1) update map loses little precision.
+    """Whether solving with each 2x2 (or 1x1) update map loses little precision.
 
-    Its determinant is ``mu (1 - 2 lr alpha)`` (Nesterov), ``mu`` (heavy
-    ball) or ``1 - 2 lr alpha`` (no momentum): small only for a tiny momentum
-    or a step that overshoots the penalty.
+    ``A`` has shape ``(n, dim, dim)``. The determinant is
+    ``mu (1 - 2 lr alpha)`` (Nesterov), ``mu`` (heavy ball) or
+    ``1 - 2 lr alpha`` (no momentum): small only for a tiny momentum or a step
+    that overshoots the penalty.
     """
-    return abs(np.linalg.det(A)) >= 1e-2 * np.abs(A).max() ** A.shape[0]
+    scale = np.abs(A).max(axis=(1, 2)) ** A.shape[1]
+    return np.abs(np.linalg.det(A)) >= 1e-2 * scale
 
 
 def _update_maps(update_rule, alpha, lrs):
@@ -57,22 +59,16 @@ def _update_maps(update_rule, alpha, lrs):
     (``weights = -lr A^-1 c``); otherwise ``A`` is applied to them now and
     ``weights = -lr c``. Computed once per distinct step size.
     """
-    n = lrs.size
-    dim = 1 if update_rule.momentum == 0 else 2
-    maps = np.empty((n, dim, dim))
-    weights = np.empty((n, dim))
-    lr_c = np.empty((n, dim))
-    owes = np.empty(n, dtype=np.uint8)
     distinct, inverse = np.unique(lrs, return_inverse=True)
-    for i, lr in enumerate(distinct):
-        A, c = update_rule.affine_form(lr, alpha)
-        owe = _safely_invertible(A)
-        at = inverse == i
-        maps[at] = A
-        weights[at] = -lr * (np.linalg.solve(A, c) if owe else c)
-        lr_c[at] = lr * c
-        owes[at] = owe
-    return maps, weights, lr_c, owes
+    A, c = update_rule.affine_forms(distinct, alpha)
+    owes = _safely_invertible(A)
+    solved = np.broadcast_to(c, (distinct.size, c.size)).copy()
+    if owes.any():
+        rhs = np.broadcast_to(c[:, None], (int(owes.sum()), c.size, 1))
+        solved[owes] = np.linalg.solve(A[owes], rhs)[:, :, 0]
+    weights = -distinct[:, None] * solved
+    lr_c = distinct[:, None] * c
+    return A[inverse], weights[inverse], lr_c[inverse], owes.astype(np.uint8)[inverse]
 
 
 def sparse_epoch(

@@ -40,12 +40,26 @@ class MomentumUpdate:
         this is the update of a coefficient whose feature is absent from the
         minibatch.
         """
-        d = 2 * lr * alpha
+        A, c = self.affine_forms(np.array([lr], dtype=float), alpha)
+        return A[0], c
+
+    def affine_forms(self, lrs, alpha):
+        """:meth:`affine_form` for every step size of ``lrs`` at once.
+
+        Returns ``A`` of shape ``(len(lrs), dim, dim)`` and ``c`` (the same
+        for every step).
+        """
+        d = 2 * np.asarray(lrs, dtype=float) * alpha
         mu = self.momentum
         if mu == 0:
-            return np.array([[1 - d]]), np.array([1.0])
+            return (1 - d)[:, None, None], np.array([1.0])
+        A = np.empty((d.size, 2, 2))
+        A[:, 1, 0] = -d
+        A[:, 1, 1] = mu
         if self.nesterov:
-            A = np.array([[1 - d * (1 + mu), mu * mu], [-d, mu]])
+            A[:, 0, 0] = 1 - d * (1 + mu)
+            A[:, 0, 1] = mu * mu
             return A, np.array([1 + mu, 1.0])
-        return np.array([[1 - d, mu], [-d, mu]]), np.array([1.0, 1.0])
-
+        A[:, 0, 0] = 1 - d
+        A[:, 0, 1] = mu
+        return A, np.array([1.0, 1.0])
