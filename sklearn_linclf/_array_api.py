@@ -323,14 +323,12 @@ def run_epoch(
     the objective come back once; nothing crosses inside the loop.
     """
     xp, device = _namespace(X)
+    from ._solver.loop import epoch_order  # the NumPy path's rows and draws
+
     n_samples = X.shape[0]
     full_batch = batch_size >= n_samples
     if not full_batch:
-        order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
-        # Sorted within each batch so that X is read in memory order.
-        n_whole = n_samples - n_samples % batch_size
-        order[:n_whole].reshape(-1, batch_size).sort(axis=1)
-        order[n_whole:].sort()
+        order = epoch_order(n_samples, batch_size, shuffle, rng)
         order_device = xp.asarray(order, device=device)
         sw_ordered = xp.take(sample_weight, order_device)
         y = xp.take(y, order_device)

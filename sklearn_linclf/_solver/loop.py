@@ -84,6 +84,23 @@ def _take_rows(X, idx):
     return X[idx] if issparse(X) else np.take(X, idx, axis=0)
 
 
+def epoch_order(n_samples, batch_size, shuffle, rng):
+    """The rows of an epoch: batch ``b`` is ``order[b * batch_size:][:batch_size]``.
+
+    A permutation drawn from ``rng`` (unless ``shuffle`` is False or one batch
+    covers the data: then the rows in order), with each batch's indices
+    sorted (all batches in one call) so that ``X`` is read in memory order;
+    the order inside a batch does not change its gradient.
+    """
+    if batch_size >= n_samples or not shuffle:
+        return np.arange(n_samples)
+    order = rng.permutation(n_samples)
+    n_whole = n_samples - n_samples % batch_size
+    order[:n_whole].reshape(-1, batch_size).sort(axis=1)
+    order[n_whole:].sort()
+    return order
+
+
 def run_epoch(
     objective,
     state,
@@ -138,16 +155,7 @@ def run_epoch(
         )
     n_samples = X.shape[0]
     full_batch = batch_size >= n_samples
-    if full_batch or not shuffle:
-        order = np.arange(n_samples)
-    else:
-        order = rng.permutation(n_samples)
-        # Each batch's indices sorted (all batches in one call), so that X is
-        # read in memory order; the order inside a batch does not change its
-        # gradient.
-        n_whole = n_samples - n_samples % batch_size
-        order[:n_whole].reshape(-1, batch_size).sort(axis=1)
-        order[n_whole:].sort()
+    order = epoch_order(n_samples, batch_size, shuffle, rng)
     # Every row is up to date between epochs, so the penalty is one pass (or
     # known from the end of the previous sparse epoch).
     if state.sum_sq is None:
