@@ -230,3 +230,15 @@ def test_sparse_results_do_not_depend_on_the_thread_count(
     assert_array_equal(two.coef_, one.coef_)
     assert_array_equal(two.intercept_, one.intercept_)
     assert_array_equal(two.loss_curve_, one.loss_curve_)
+
+
+def test_kernel_threads_follow_the_openmp_limit():
+    # The user's threadpoolctl limit caps the kernels' threads, and is theirs
+    # again afterwards.
+    before = threads_module.openmp_threads()
+    with threadpool_limits(1, user_api="openmp"):
+        assert threads_module.openmp_threads() == 1
+        X, y = _sparse_problem(n_samples=200)
+        SoftmaxClassifier(max_iter=2, tol=None).fit(sp.csr_matrix(X), y)
+        assert threads_module.openmp_threads() == 1
+    assert threads_module.openmp_threads() == before
