@@ -10,7 +10,12 @@ set and estimator:
   ``sklearn_linclf._solver``, ``._objective`` and ``._loss``): gathering the
   minibatch, ``X @ W.T``, ``G.T @ X``, the loss, the update, and the rest;
   line times are exclusive (lines that call another profiled function are
-  left to the callee) and are shown as shares of the instrumented epoch;
+  left to the callee) and are shown as shares of the instrumented epoch.
+  Since the minibatch loops are compiled (``_dense_kernel``,
+  ``_sparse_kernel``), a whole epoch of a numpy or CSR ``X`` is one line
+  here ("other lines"); the split is informative for the inputs that still
+  take the Python step (``DenseStepper``), and ``python -m
+  benchmarks.kernels`` measures the kernels;
 - the top functions of ``cProfile`` by own time;
 - the marginal time per epoch against ``batch_size`` (64 ... 4096) and the
   number of BLAS threads (1 and 2, through ``threadpoolctl``).
@@ -118,7 +123,7 @@ _RULES = [
     ("gather batch", None,
      r"X\[idx\]|_take_rows\(|order\[batch\]|permutation\(|\.sort\(|np\.sort\("),
     ("sparse bookkeeping",
-     r"(^|\.)(_catch_up|_compact|finish|_safely_invertible|interleave)$", None),
+     r"(^|\.)(_update_maps|_safely_invertible|interleave)$", None),
     ("sparse bookkeeping", None,
      r"type\(X\)\(|np\.take\(table|table\[cols\]|\[cols\]|self\.Q|"
      r"np\.matmul\(A|np\.eye|self\.pending|np\.linalg\.solve"),
