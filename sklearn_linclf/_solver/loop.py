@@ -197,8 +197,7 @@ def run_epoch(
         total = float(losses.sum()) * (equal_weight or 1.0)
     elif kernel_supports(objective, update_rule, state, X):
         losses = dense_epoch(
-            objective, update_rule, state, X, y,
-            None if equal_weight is not None else sample_weight,
+            objective, update_rule, state, X, y, weights,
             None if full_batch or not shuffle else order,  # None: rows in place
             starts, stops, lrs, scales,
         )
