@@ -270,6 +270,7 @@ def epoch(
     const unsigned char[::1] owes,
     floating[:, :, ::1] table,
     const double[::1] center,
+    double center_sq,
     bint fit_intercept,
     double intercept_step,
     double momentum,
@@ -285,7 +286,8 @@ def epoch(
     map ``A``, the weights of its gradient for the touched rows, ``lr c``, and
     whether the touched rows owe ``A`` (see :func:`.sparse._update_maps`).
     ``sample_weight`` is empty for equal weights (each row counts 1).
-    ``center`` is empty without centring. The intercept, if any, is the last
+    ``center`` is empty without centring (``center_sq``: its squared norm,
+    computed once by the caller). The intercept, if any, is the last
     row of ``table``. Leaves rows pending: call :func:`finish` after.
     """
     cdef intp_t n_batches = starts.shape[0]
@@ -356,10 +358,6 @@ def epoch(
     cdef const double* A
     cdef const double* wts
     cdef bint owe
-    cdef double center_sq = 0.0
-    if centred:
-        for j in range(n_features):
-            center_sq += center[j] * center[j]
 
     for b in range(n_batches):
         if ws.pending == ws.max_pending:

@@ -123,6 +123,7 @@ def sparse_epoch(
     tail = (
         table,
         center,
+        float(center @ center),
         bool(objective.fit_intercept),
         float(state.intercept_step),
         float(update_rule.momentum),
