@@ -10,6 +10,7 @@ from scipy.sparse import issparse
 from threadpoolctl import ThreadpoolController
 
 from .. import _array_api
+from . import _order
 from .dense import DenseStepper, dense_epoch, kernel_supports
 from .full_batch import accelerated_descent
 from .sparse import sparse_epoch
@@ -84,17 +85,27 @@ def _take_rows(X, idx):
     return X[idx] if issparse(X) else np.take(X, idx, axis=0)
 
 
+def _draw_seed(rng):
+    """A 64-bit seed from a ``RandomState`` or a ``Generator``."""
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(0, 2**64, dtype=np.uint64))
+    high, low = (int(v) for v in rng.randint(0, 2**32, size=2, dtype=np.uint64))
+    return high << 32 | low
+
+
 def epoch_order(n_samples, batch_size, shuffle, rng):
     """The rows of an epoch: batch ``b`` is ``order[b * batch_size:][:batch_size]``.
 
-    A permutation drawn from ``rng`` (unless ``shuffle`` is False or one batch
-    covers the data: then the rows in order), with each batch's indices
-    sorted (all batches in one call) so that ``X`` is read in memory order;
-    the order inside a batch does not change its gradient.
+    A uniformly random permutation (unless ``shuffle`` is False or one batch
+    covers the data: then the rows in order), shuffled by the compiled
+    :func:`~sklearn_linclf._solver._order.permutation` from one 64-bit seed
+    drawn from ``rng`` (a ``RandomState`` or a ``Generator``), with each
+    batch's indices sorted (all batches in one call) so that ``X`` is read
+    in memory order; the order inside a batch does not change its gradient.
     """
     if batch_size >= n_samples or not shuffle:
         return np.arange(n_samples)
-    order = rng.permutation(n_samples)
+    order = _order.permutation(n_samples, _draw_seed(rng))
     n_whole = n_samples - n_samples % batch_size
     order[:n_whole].reshape(-1, batch_size).sort(axis=1)
     order[n_whole:].sort()
@@ -180,10 +191,7 @@ def run_epoch(
     else:
         batch_weights = (stops - starts) * (equal_weight or 0.0)
     normalisers = (stops - starts) * mean_weight
-    lrs = np.array(
-        [schedule(state.t + i, state.n_decays) for i in range(starts.size)],
-        dtype=float,
-    )
+    lrs = schedule.rates(state.t, starts.size, state.n_decays)
     if equal_weight is None:
         weights, scales = sample_weight, 1.0 / normalisers
     else:
