@@ -11,7 +11,24 @@ from scipy.sparse import csr_matrix, issparse
 from .._array_api import host_rows
 
 
-class ConstantSchedule:
+class _Schedule:
+    """A step size per update count ``t`` (and count of plateaus seen)."""
+
+    def rates(self, t, n, n_decays):
+        """The step sizes of updates ``t .. t + n - 1``, as float64."""
+        return np.array([self(t + i, n_decays) for i in range(n)], dtype=float)
+
+
+class _StepwiseConstant(_Schedule):
+    """A schedule that changes only between epochs (on a plateau, or never)."""
+
+    def rates(self, t, n, n_decays):
+        # An epoch of tiny batches has thousands: one Python call each was
+        # ~2 % of a 2-column epoch.
+        return np.full(n, self(t, n_decays), dtype=float)
+
+
+class ConstantSchedule(_StepwiseConstant):
     """``eta = eta0`` for every update."""
 
     decays_on_plateau = False
@@ -23,7 +40,7 @@ class ConstantSchedule:
         return self.eta0
 
 
-class InvScalingSchedule:
+class InvScalingSchedule(_Schedule):
     """``eta = eta0 / (t + 1) ** power_t`` with ``t`` the number of updates."""
 
     decays_on_plateau = False
@@ -36,7 +53,7 @@ class InvScalingSchedule:
         return self.eta0 / (t + 1) ** self.power_t
 
 
-class AdaptiveSchedule:
+class AdaptiveSchedule(_StepwiseConstant):
     """``eta = eta0 / factor ** n_decays``.
 
     The solver increments ``n_decays`` each time the monitored objective stops

@@ -22,7 +22,22 @@ def openmp_threads():
     usable CPUs accounts for affinity masks and container quotas, which
     OpenMP's default does not.
     """
-    return max(1, min(_sparse_kernel.max_threads(), joblib.cpu_count()))
+    return max(1, min(_sparse_kernel.max_threads(), _usable_cpus()))
+
+
+_CPUS = [0, -np.inf]  # joblib.cpu_count() and when it was read
+
+
+def _usable_cpus(max_age=1.0):
+    """``joblib.cpu_count()``, read again when over ``max_age`` seconds old.
+
+    It reads the cgroup files: 0.2 ms, which was ~1 % of a short epoch
+    when read at every one.
+    """
+    now = time.monotonic()
+    if now - _CPUS[1] > max_age:
+        _CPUS[:] = [joblib.cpu_count(), now]
+    return _CPUS[0]
 
 
 class ThreadChoice:
