@@ -60,9 +60,13 @@ cdef extern from *:
     # Cython's prange inside a parallel block ends without a barrier (nowait).
     void _barrier "SKLEARN_LINCLF_BARRIER"() noexcept nogil
 
+    void __builtin_prefetch(const void *addr) noexcept nogil
+
 cdef enum:
     SOFTMAX = 0
     HINGE = 1
+    # Shuffled rows ahead whose data is fetched into the cache.
+    PREFETCH = 8
 
 
 def max_threads():
@@ -359,7 +363,7 @@ def dense_epoch(
                 i0 = t * row_block
                 i1 = min(nb, i0 + row_block)
                 if gather:
-                    _gather(Xp, rs, cs, op, start, i0, i1, d, Xb)
+                    _gather(Xp, rs, cs, op, start, i0, i1, d, Xb, yp, swp)
                 for i in range(i0, i1):
                     for j in range(k):
                         Sp[i * k + j] = beff[j]
@@ -400,12 +404,23 @@ def dense_epoch(
 
 cdef inline void _gather(
     const floating *X, intp rs, intp cs, const intp *order, intp start,
-    intp i0, intp i1, intp d, floating *Xb,
+    intp i0, intp i1, intp d, floating *Xb, const intp *y, const floating *sw,
 ) noexcept nogil:
-    """Rows ``i0:i1`` of the batch into the C-ordered buffer ``Xb``."""
-    cdef intp i, l, row
+    """Rows ``i0:i1`` of the batch into the C-ordered buffer ``Xb``.
+
+    Shuffled rows miss the cache (in ``X``, and in ``y`` and the weights,
+    which the loss reads next); those of the row ``PREFETCH`` ahead are
+    asked for early (5 % of a minibatch on 2-column data).
+    """
+    cdef intp i, l, row, ahead
     cdef const floating *xr
     for i in range(i0, i1):
+        if order != NULL and i + PREFETCH < i1:
+            ahead = order[start + i + PREFETCH]
+            __builtin_prefetch(X + ahead * rs)
+            __builtin_prefetch(y + ahead)
+            if sw != NULL:
+                __builtin_prefetch(sw + ahead)
         row = start + i if order == NULL else order[start + i]
         xr = X + row * rs
         if cs == 1 and d > 16:
