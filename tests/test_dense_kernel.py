@@ -187,6 +187,56 @@ def test_memory_layouts(loss, layout, shuffled, full_batch):
     )
 
 
+# Few features and 2-4 classes take loops instead of gemm, and copies of the
+# row loop per class count; (8, 4) and (5, 5) are just past those paths.
+@pytest.mark.parametrize(
+    "n_features, n_classes", [(2, 2), (2, 3), (8, 3), (12, 2), (3, 4), (8, 4), (5, 5)]
+)
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_few_features_and_classes_equal_numpy(
+    loss, dtype, layout, n_features, n_classes
+):
+    for weighted in (False, True):
+        _compare(
+            loss,
+            "nesterov",
+            dtype,
+            weighted=weighted,
+            intercept="centred",
+            layout=layout,
+            n_features=n_features,
+            n_classes=n_classes,
+        )
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (12, 2), (3, 4)])
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_few_features_and_classes_bitwise_for_any_thread_count(loss, shape):
+    n_features, n_classes = shape
+    X, y, sample_weight, rng = _problem(700, n_features, n_classes, np.float64)
+    objective = LinearObjective(LOSSES[loss], 1e-3, True)
+    rule = RULES["nesterov"]
+    order = rng.permutation(700)
+    starts, stops, lrs, weight_sums = _batches(700, 64, sample_weight, np.float64)
+    results = []
+    for n_threads in (1, 2, 3):
+        state = _state(
+            objective, rule, n_features, n_classes, np.float64,
+            np.random.default_rng(1),
+        )
+        state.center = X.mean(axis=0)
+        losses = dense_epoch(
+            objective, rule, state, X, y, sample_weight, order, starts, stops,
+            lrs, 1.0 / weight_sums, n_threads=n_threads,
+        )
+        results.append((losses, state.params, state.velocity))
+    for result in results[1:]:
+        for got, expected in zip(result, results[0], strict=True):
+            assert_array_equal(got, expected)
+
+
 @pytest.mark.parametrize(
     "shape", [(300, 2, 3), (257, 64, 10)], ids=["tiny", "digits-like"]
 )

@@ -67,6 +67,10 @@ cdef enum:
     HINGE = 1
     # Shuffled rows ahead whose data is fetched into the cache.
     PREFETCH = 8
+    # Up to this d * k, with 2 or 3 classes, products in loops; measured
+    # faster than gemm up to 24 (8 features, 3 classes; 12 and 2), and
+    # not faster with 4 classes (6 features: even; 8: slower).
+    SMALL_PRODUCT = 24
 
 
 def max_threads():
@@ -310,6 +314,13 @@ def dense_epoch(
     cdef bint rows_in_place = cs == 1 and rs >= d and order is None
     cdef bint gather = not rows_in_place
     cdef intp ldx = d if gather else rs
+    # A handful of features and classes: the products in plain loops (a gemm
+    # call packs its operands, ~1 µs a call whatever the size). Float64 only:
+    # in float32, BLAS's fused multiply-adds round differently enough that a
+    # full-batch hinge fit (many steps across kinks) ended with decision
+    # values up to 4e-4 from the same fit through BLAS (or another array
+    # namespace), beyond what the Array API tests allow.
+    cdef bint small = floating is double and k <= 3 and d * k <= SMALL_PRODUCT
 
     S_arr = np.empty(bmax * k, dtype=np.float32 if floating is float else np.float64)
     row_losses_arr = np.empty(bmax, dtype=np.float64)
@@ -364,28 +375,58 @@ def dense_epoch(
                 i1 = min(nb, i0 + row_block)
                 if gather:
                     _gather(Xp, rs, cs, op, start, i0, i1, d, Xb, yp, swp)
-                for i in range(i0, i1):
-                    for j in range(k):
-                        Sp[i * k + j] = beff[j]
-                _gemm(b"N", b"N", <int>k, <int>(i1 - i0), <int>d,
-                      P, <int>k, <floating *>xbase + i0 * ldx, <int>ldx,
-                      1, Sp + i0 * k, <int>k)
-                _loss_rows(Sp, row_losses, yp, op, swp, start, i0, i1, k,
-                           loss_kind, f_delta, f_scale)
+                if small and k == 2:
+                    _scores_small(xbase, ldx, P, beff, Sp, i0, i1, d, 2)
+                elif small and k == 3:
+                    _scores_small(xbase, ldx, P, beff, Sp, i0, i1, d, 3)
+                else:
+                    for i in range(i0, i1):
+                        for j in range(k):
+                            Sp[i * k + j] = beff[j]
+                    _gemm(b"N", b"N", <int>k, <int>(i1 - i0), <int>d,
+                          P, <int>k, <floating *>xbase + i0 * ldx, <int>ldx,
+                          1, Sp + i0 * k, <int>k)
+                # Few classes: a copy of the loop per count (2, 3 or 4), with
+                # the class loops unrolled by the compiler (-10 % of a 3-class
+                # minibatch of 2 features, bit for bit the same).
+                if k == 2:
+                    _loss_rows(Sp, row_losses, yp, op, swp, start, i0, i1, 2,
+                               loss_kind, f_delta, f_scale)
+                elif k == 3:
+                    _loss_rows(Sp, row_losses, yp, op, swp, start, i0, i1, 3,
+                               loss_kind, f_delta, f_scale)
+                elif k == 4:
+                    _loss_rows(Sp, row_losses, yp, op, swp, start, i0, i1, 4,
+                               loss_kind, f_delta, f_scale)
+                else:
+                    _loss_rows(Sp, row_losses, yp, op, swp, start, i0, i1, k,
+                               loss_kind, f_delta, f_scale)
             _barrier()
 
             # Phase B, in every thread: the column sums of G, in row order.
             # Cheaper than another barrier; each thread gets the same sums.
-            _column_sums(Sp, nb, k, gsum)
+            if k == 2:
+                _column_sums(Sp, nb, 2, gsum)
+            elif k == 3:
+                _column_sums(Sp, nb, 3, gsum)
+            elif k == 4:
+                _column_sums(Sp, nb, 4, gsum)
+            else:
+                _column_sums(Sp, nb, k, gsum)
 
             # Phase C: gradient and update of W^T, by blocks of features.
             for t in prange(n_fb, schedule="static"):
                 f0 = t * feature_block
                 f1 = min(d, f0 + feature_block)
                 nf = f1 - f0
-                _gemm(b"N", b"T", <int>k, <int>nf, <int>nb,
-                      Sp, <int>k, <floating *>xbase + f0, <int>ldx,
-                      0, gbuf, <int>k)
+                if small and k == 2:
+                    _gradient_small(xbase, ldx, Sp, gbuf, nb, f0, nf, 2)
+                elif small and k == 3:
+                    _gradient_small(xbase, ldx, Sp, gbuf, nb, f0, nf, 3)
+                else:
+                    _gemm(b"N", b"T", <int>k, <int>nf, <int>nb,
+                          Sp, <int>k, <floating *>xbase + f0, <int>ldx,
+                          0, gbuf, <int>k)
                 _coef_update(P, V, gbuf, cp, gsum, f0, f1, k, two_alpha,
                              f_lr, mu, nesterov)
                 if t == 0:
@@ -429,6 +470,44 @@ cdef inline void _gather(
             # A call of memcpy per short row cost more than the copy.
             for l in range(d):
                 Xb[i * d + l] = xr[l * cs]
+
+
+cdef inline void _scores_small(
+    const floating *xbase, intp ldx, const floating *P, const floating *beff,
+    floating *S, intp i0, intp i1, intp d, intp k,
+) noexcept nogil:
+    """``S[i0:i1] = b_eff + X_b[i0:i1] W^T`` in loops (few features)."""
+    cdef intp i, l, j
+    cdef floating x
+    cdef floating *s
+    for i in range(i0, i1):
+        s = S + i * k
+        for j in range(k):
+            s[j] = 0
+        for l in range(d):
+            x = xbase[i * ldx + l]
+            for j in range(k):
+                s[j] = s[j] + x * P[l * k + j]
+        for j in range(k):
+            s[j] = s[j] + beff[j]
+
+
+cdef inline void _gradient_small(
+    const floating *xbase, intp ldx, const floating *G, floating *gbuf,
+    intp nb, intp f0, intp nf, intp k,
+) noexcept nogil:
+    """``gbuf = X_b[:, f0:f0 + nf]^T G`` in loops (few features)."""
+    cdef intp i, l, j
+    cdef floating x
+    cdef floating *g
+    for l in range(nf * k):
+        gbuf[l] = 0
+    for i in range(nb):
+        for l in range(nf):
+            x = xbase[i * ldx + f0 + l]
+            g = gbuf + l * k
+            for j in range(k):
+                g[j] = g[j] + x * G[i * k + j]
 
 
 cdef inline double _sum(const double *a, intp n) noexcept nogil:
