@@ -13,6 +13,7 @@ from sklearn_linclf._solver import (
     make_state,
 )
 from sklearn_linclf._solver import sparse as sparse_module
+from sklearn_linclf._solver import steps as steps_module
 from sklearn_linclf._solver import threads as threads_module
 from sklearn_linclf._solver.loop import _take_rows
 
@@ -242,3 +243,24 @@ def test_kernel_threads_follow_the_openmp_limit():
         SoftmaxClassifier(max_iter=2, tol=None).fit(sp.csr_matrix(X), y)
         assert threads_module.openmp_threads() == 1
     assert threads_module.openmp_threads() == before
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        steps_module.ConstantSchedule(0.3),
+        steps_module.InvScalingSchedule(0.3, 0.5),
+        steps_module.InvScalingSchedule(0.3, 0.25),
+        steps_module.AdaptiveSchedule(0.3),
+    ],
+    ids=["constant", "invscaling", "invscaling-0.25", "adaptive"],
+)
+@pytest.mark.parametrize("n_decays", [0, 2])
+def test_schedule_rates_equal_one_call_per_update(schedule, n_decays):
+    # An epoch's step sizes come from one call; they must be exactly the
+    # per-update values.
+    expected = [schedule(17 + i, n_decays) for i in range(40)]
+    got = schedule.rates(17, 40, n_decays)
+    assert got.dtype == np.float64
+    assert_array_equal(got, expected)
+    assert schedule.rates(17, 0, n_decays).shape == (0,)
