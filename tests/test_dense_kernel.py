@@ -303,9 +303,20 @@ def test_bitwise_identical_for_any_thread_count(loss, dtype):
             assert_array_equal(got, expected, err_msg=f"{n_threads} threads")
 
 
+def test_small_batches_run_on_one_thread():
+    # Digits-sized batches gain little from a second thread and lose much
+    # when the cores are busy (see dense.MIN_WORK_PER_THREAD).
+    with threadpool_limits(limits=2, user_api="openmp"):
+        assert kernel_threads(256, 64, 10) == 1
+        assert kernel_threads(256, 200, 10) == 2
+
+
 @pytest.mark.parametrize("Estimator", [SoftmaxClassifier, HingeClassifier])
 def test_fit_is_bitwise_identical_on_one_and_two_threads(Estimator):
-    X, y, sample_weight, _ = _problem(3000, 100, 6, np.float64)
+    # 200 features: enough work per batch for two threads (kernel_threads).
+    X, y, sample_weight, _ = _problem(3000, 200, 6, np.float64)
+    with threadpool_limits(limits=2, user_api="openmp"):
+        assert kernel_threads(256, 200, 6) == 2
     models = []
     for limit in (1, 2):
         with threadpool_limits(limits=limit, user_api="openmp"):
@@ -417,8 +428,9 @@ def test_chunked_epoch_equals_one_call(monkeypatch):
     objective = LinearObjective(LOSSES["softmax"], 1e-3, True)
     rule = RULES["heavy-ball"]
     order = rng.permutation(n_samples)
+    # Batches of 256 rows: enough work for the automatic choice of threads.
     starts, stops, lrs, weight_sums = _batches(
-        n_samples, 128, sample_weight, np.float64
+        n_samples, 256, sample_weight, np.float64
     )
     results = []
     for n_threads, limit in ((1, 1), (None, 2)):

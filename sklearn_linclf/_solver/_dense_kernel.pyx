@@ -34,6 +34,10 @@ are gathered into a buffer unless they already are consecutive rows of an
 ``X`` with unit column stride. Plain loops that read ``X`` where it is were
 slower at every size measured, even 2 features and 3 classes (the gradient's
 sum over the batch is a chain of dependent additions through memory).
+The exception is tiny products in float64 (2 or 3 classes, ``d * k <= 24``):
+there, loops over the gathered rows with the class count a compile-time
+constant (one copy per count) beat a gemm call, which packs its operands
+first. With 2 to 4 classes the loss and column-sum loops get such copies too.
 """
 
 from cython cimport floating

@@ -18,8 +18,12 @@ from .updates import MomentumUpdate
 _LOSS_KINDS = {SoftmaxCrossEntropy: 0, WestonWatkinsHinge: 1}
 
 # Multiply-adds of a minibatch's two products per thread below which another
-# thread costs more in synchronisation (two barriers a batch) than it saves.
-MIN_WORK_PER_THREAD = 100_000
+# thread costs more than it saves. At digits' size (256 x 64 x 10, 330 000)
+# two threads gained 0-15 % on idle cores but lost up to 5x when another
+# library's threads were still spinning (a fit right after a
+# LogisticRegression fit: 0.06-0.13 s against 0.02 s), so that size runs on
+# one thread.
+MIN_WORK_PER_THREAD = 200_000
 
 # At most this many tasks per phase. A task is one gemm call, so more tasks
 # than threads only add call overhead; their number follows the work (never
