@@ -633,10 +633,11 @@ def warm_up(estimators):
     """Fit every estimator once on small dense and sparse data, untimed.
 
     The first fit in a process pays one-time costs (thread pools started,
-    lazy imports, first-touch of pages). Right after the machine section's
-    2-thread GEMM, whose BLAS threads still spin, our first fit on digits
-    took 0.11 s against 0.02 s for the next ones, and the first estimator
-    of the run was always ours.
+    lazy imports), and the first estimator of the run is always ours.
+    (Our hinge's default fit on digits took 0.11 s in earlier runs against
+    0.02 s alone; the cause was not this but BLAS threads still spinning
+    after the previous fit, see ``MIN_WORK_PER_THREAD`` in
+    ``sklearn_linclf/_solver/dense.py``.)
     """
     rng = np.random.default_rng(0)
     X = rng.standard_normal((600, 20))
