@@ -641,7 +641,7 @@ def warm_up(estimators):
     """
     rng = np.random.default_rng(0)
     X = rng.standard_normal((600, 20))
-    y = (X[:, :3].argmax(axis=1))
+    y = X[:, :3].argmax(axis=1)
     for data in (X, sp.csr_matrix(np.where(np.abs(X) > 1, X, 0.0))):
         for spec in make_specs(1e-4, X.shape[0]):
             if spec.name in estimators:
