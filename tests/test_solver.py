@@ -85,6 +85,40 @@ def test_lazy_sparse_updates_equal_dense(
 
 
 @pytest.mark.parametrize("Estimator", [HingeClassifier, SoftmaxClassifier])
+@pytest.mark.parametrize("shrink", [0.0, 1e-13, 1e-3, 0.2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_step_without_momentum_survives_a_vanishing_scale(
+    Estimator, shrink, dtype
+):
+    # Without momentum the sparse rows are stored scaled by the product of
+    # the shrinks 1 - 2 lr alpha so far. A shrink of 0 (the penalty step
+    # lands on 0), or one that drives the product below what the dtype holds
+    # safely (1e-150 for float64: 12 steps of 1e-13; 1e-20 for float32: 2 or
+    # 7 steps) within an epoch of 23 steps, makes the kernel rewrite the
+    # rows; the model must still be the dense one.
+    X, y = _sparse_problem()
+    X = X.astype(dtype)
+    lr = 0.05
+    params = dict(
+        alpha=(1 - shrink) / (2 * lr),
+        batch_size=4,
+        max_iter=3,
+        tol=None,
+        random_state=0,
+        momentum=0.0,
+        learning_rate="constant",
+        learning_rate_init=lr,
+    )
+    dense = Estimator(**params).fit(X, y)
+    lazy = Estimator(**params).fit(sp.csr_matrix(X), y)
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(
+        rtol=1e-4, atol=1e-6)
+    assert np.abs(dense.coef_).max() > 0  # the data moves the model each step
+    assert_allclose(lazy.coef_, dense.coef_, **tol)
+    assert_allclose(lazy.intercept_, dense.intercept_, **tol)
+
+
+@pytest.mark.parametrize("Estimator", [HingeClassifier, SoftmaxClassifier])
 def test_partial_fit_mixing_sparse_and_dense_chunks(Estimator):
     # The velocity continues across calls whatever the storage of a chunk.
     X, y = _sparse_problem(n_samples=120)

@@ -2,8 +2,12 @@
 """The lazy sparse minibatch step, compiled: one call runs a whole epoch.
 
 See :mod:`sklearn_linclf._solver.sparse` for the algorithm; this module holds
-its loops. For each minibatch (rows ``order[starts[b]:stops[b]]`` of a CSR
-matrix), in one OpenMP parallel region:
+its loops. Without momentum, :func:`epoch_scaled` (at the end of this module)
+runs each minibatch in two parallel phases: scores, loss and score gradient
+(parallel over rows), then the gradient written into the touched rows
+(parallel over the owners of the features, each scanning the batch in row
+order). With momentum, :func:`epoch` runs each minibatch (rows
+``order[starts[b]:stops[b]]`` of a CSR matrix) in one OpenMP parallel region:
 
 0. (parallel over ranges of rows) the batch's entries are dealt to the
    threads by the feature they touch (each thread owns whole groups of
@@ -33,7 +37,7 @@ import numpy as np
 
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange
-from libc.math cimport exp, log
+from libc.math cimport exp, fabs, log
 
 cimport openmp
 
@@ -67,6 +71,10 @@ cdef enum:
     PAD = 16
     # Below this many multiply-adds per phase, a minibatch runs on one thread.
     MIN_PARALLEL_WORK = 20000
+    # Entries of a row a part filters at a time for the features it owns.
+    FILTER_CHUNK = 256
+    # Rows per block of the sums when every row is rewritten.
+    RESCALE_BLOCK = 4096
 
 SOFTMAX = 0
 HINGE = 1
@@ -655,3 +663,311 @@ def gather_axpy_seconds(floating[:, ::1] rows, const int[::1] picks, double x):
         for c in range(k):
             checksum = checksum + s[c]
     return clock, checksum
+
+
+# --------------------------------------------------------------------------
+# Without momentum: a scale instead of the lazy catch-up.
+#
+# With one coefficient row per feature (dim = 1), the map every row feels at
+# a step is the shrink ``a = 1 - 2 lr alpha`` and, when centred, the offset
+# ``mu_j o`` (``o = lr c 1^T G``, one vector for all rows). So the rows are
+# stored as ``W_j = scale V_j + mu_j shift``: a step multiplies ``scale`` by
+# ``a``, carries ``shift <- a shift + o`` (both O(n_classes)), and writes only
+# the rows it touches, ``V_j += -(lr c / scale) g_j``. No row is ever behind:
+# a minibatch reads the row of each of its entries once for the scores and
+# writes it once for the gradient, with no positions, buckets or catch-up.
+#
+# A product of 2 x 2 momentum maps grows ill-conditioned over the steps (the
+# velocity decays), so the momentum path keeps the lazy catch-up above.
+
+cdef class ScaledWorkspace:
+    """The shared factors of a solve's sparse epochs without momentum.
+
+    Feature ``j``'s coefficients are ``scale * table[j] + center[j] * shift``
+    (``j < n_features``; the intercept row, if any, is stored as it is).
+    ``mu_v`` is ``sum_j center[j] * table[j]`` (centring only). ``steps``
+    counts the steps since the rows last held the coefficients themselves; at
+    ``max_steps`` every row is rewritten, which also clears the rounding that
+    ``mu_v`` gathers from being updated step by step.
+    """
+
+    cdef public double scale
+    cdef public object shift, mu_v, sums
+    cdef public intp_t n_features, steps, max_steps
+
+    def __init__(self, n_features, n_classes, max_steps):
+        self.n_features = n_features
+        self.scale = 1.0
+        self.shift = np.zeros(n_classes)
+        self.mu_v = np.zeros(n_classes)
+        self.steps = 0
+        self.max_steps = max_steps
+        # Scratch of the rewrite: per block of rows (see _rescale), its sum of
+        # squares and its sums of center[j] table[j].
+        n_blocks = max(-(-n_features // RESCALE_BLOCK), 1)
+        self.sums = np.zeros(n_blocks * (1 + n_classes))
+
+
+def finish_scaled(ScaledWorkspace ws, floating[:, :, ::1] table,
+                  const double[::1] center, int n_threads):
+    """Write the coefficients themselves into the rows; return ``sum ||W_j||^2``.
+
+    Afterwards ``scale = 1``, ``shift = 0`` and ``mu_v`` is recomputed from
+    the rows.
+    """
+    cdef double[::1] shift = ws.shift
+    cdef double[::1] mu_v = ws.mu_v
+    cdef double[::1] sums = ws.sums
+    cdef double total
+    with nogil:
+        total = _rescale(table, ws.n_features, center, ws.scale, shift, mu_v,
+                         sums, n_threads)
+    ws.scale = 1.0
+    ws.steps = 0
+    return total
+
+
+cdef double _rescale(
+    floating[:, :, ::1] table,
+    intp_t n_features,
+    const double[::1] center,
+    double scale,
+    double[::1] shift,
+    double[::1] mu_v,
+    double[::1] sums,
+    int n_threads,
+) noexcept nogil:
+    """``table[j] <- scale table[j] + center[j] shift`` for every feature ``j``.
+
+    Sets ``shift`` to 0 and ``mu_v`` to ``sum_j center[j] table[j]``; returns
+    ``sum ||table[j]||^2``. Sums run in fixed blocks of rows, then over the
+    blocks, whatever the number of threads.
+    """
+    cdef intp_t k = table.shape[2]
+    cdef bint centred = center.shape[0] > 0
+    cdef intp_t block_rows = RESCALE_BLOCK
+    cdef intp_t n_blocks = (n_features + block_rows - 1) // block_rows
+    cdef intp_t n_sums = max(n_blocks, 1)
+    cdef intp_t blk, j, c
+    cdef double acc, mu, total = 0.0
+    cdef floating* row
+    cdef double* mu_part
+    for j in range(sums.shape[0]):
+        sums[j] = 0.0
+    cdef int threads = n_threads if n_features * k > MIN_PARALLEL_WORK else 1
+    for blk in prange(n_blocks, num_threads=threads, schedule="static"):
+        acc = 0.0
+        mu_part = &sums[n_sums + blk * k]
+        for j in range(blk * block_rows, min((blk + 1) * block_rows, n_features)):
+            row = &table[j, 0, 0]
+            mu = center[j] if centred else 0.0
+            for c in range(k):
+                row[c] = <floating>(scale * row[c] + mu * shift[c])
+                acc = acc + (<double>row[c]) * row[c]
+            if centred:
+                for c in range(k):
+                    mu_part[c] = mu_part[c] + mu * row[c]
+        sums[blk] = acc
+    for c in range(k):
+        shift[c] = 0.0
+        mu_v[c] = 0.0
+    for blk in range(n_blocks):
+        total = total + sums[blk]
+        for c in range(k):
+            mu_v[c] = mu_v[c] + sums[n_sums + blk * k + c]
+    return total
+
+
+def epoch_scaled(
+    ScaledWorkspace ws,
+    const floating[::1] data,
+    const index_t[::1] indices,
+    const index_t[::1] indptr,
+    const intp_t[::1] y,
+    const double[::1] sample_weight,
+    const intp_t[::1] order,
+    const intp_t[::1] starts,
+    const intp_t[::1] stops,
+    const double[::1] scales,
+    const double[::1] lrs,
+    const double[::1] shrinks,
+    const double[::1] lr_c,
+    floating[:, :, ::1] table,
+    const double[::1] center,
+    double center_sq,
+    bint fit_intercept,
+    double intercept_step,
+    int loss_kind,
+    double delta,
+    int n_threads,
+    double[::1] batch_loss,
+):
+    """Run the minibatches without momentum; ``batch_loss[b]`` gets ``sum_i w_i L_i``.
+
+    ``shrinks[b]`` and ``lr_c[b]``: batch ``b``'s ``a = 1 - 2 lr alpha`` and
+    ``lr c``. ``table`` has shape ``(n_rows, 1, n_classes)``; its intercept
+    row, if any, is the last. The other arguments are those of :func:`epoch`.
+    Leaves the rows scaled: call :func:`finish_scaled` after.
+    """
+    cdef intp_t n_batches = starts.shape[0]
+    cdef intp_t n_features = ws.n_features
+    cdef intp_t k = table.shape[2]
+    cdef bint centred = center.shape[0] > 0
+    cdef bint weighted = sample_weight.shape[0] > 0
+    cdef double[::1] shift = ws.shift
+    cdef double[::1] mu_v = ws.mu_v
+    cdef double[::1] sums = ws.sums
+    # Rows whose scaled coefficients would leave the dtype's range are
+    # rewritten first (a shrink of 0 included).
+    cdef double tiny = 1e-20 if floating is float else 1e-150
+
+    cdef intp_t max_rows = 1, b
+    for b in range(n_batches):
+        max_rows = max(max_rows, stops[b] - starts[b])
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] G = np.zeros((max_rows, k), dtype=dtype)
+    cdef double[::1] row_loss = np.zeros(max_rows)
+    cdef double[::1] row_mu = np.zeros(max_rows)
+    # Whether a row's score gradient has a non-zero entry (a hinge row whose
+    # margins all hold has none, and adds nothing to the gradient).
+    cdef unsigned char[::1] active = np.zeros(max_rows, dtype=np.uint8)
+    cdef double[::1] grad_b = np.zeros(k)
+    cdef double[::1] grad_mu = np.zeros(k)
+    cdef double[::1] bias = np.zeros(k)
+
+    cdef intp_t[::1] own_slots = np.zeros(
+        max(n_threads, 1) * (FILTER_CHUNK + PAD), dtype=np.intp)
+    cdef intp_t start, stop, m, i, r, slot, end, c, j, part, nnz, lo, hi, e, n_own
+    cdef intp_t* own
+    cdef int threads
+    cdef double x, w, scale, new_scale, coef, total, lr, xmu
+    cdef floating f
+    cdef floating* row
+    cdef floating* srow
+    cdef floating* intercept = &table[n_features, 0, 0] if fit_intercept else NULL
+
+    for b in range(n_batches):
+        if ws.steps == ws.max_steps:
+            with nogil:
+                _rescale(table, n_features, center, ws.scale, shift, mu_v, sums,
+                         n_threads)
+            ws.scale = 1.0
+            ws.steps = 0
+        scale = ws.scale
+        start = starts[b]
+        stop = stops[b]
+        m = stop - start
+        with nogil:
+            nnz = 0
+            for i in range(m):
+                r = order[start + i]
+                nnz = nnz + indptr[r + 1] - indptr[r]
+            threads = n_threads if nnz * k > MIN_PARALLEL_WORK else 1
+            # Score = scale (x . V) + (x . mu - |mu|^2) shift - scale mu_v + b.
+            for c in range(k):
+                bias[c] = (intercept[c] if fit_intercept else 0.0) - scale * mu_v[c]
+
+            # 1. Scores, loss and score gradient of each row.
+            for i in prange(m, num_threads=threads, schedule="static"):
+                # Ahead of use: the entries of the row after next, and the
+                # coefficients of the next row's first entries.
+                if i + 2 < m:
+                    r = order[start + i + 2]
+                    nnz = indptr[r + 1] - indptr[r]
+                    _prefetch_row(&indices[indptr[r]], nnz * sizeof(index_t))
+                    _prefetch_row(&data[indptr[r]], nnz * sizeof(floating))
+                if i + 1 < m:
+                    r = order[start + i + 1]
+                    for slot in range(indptr[r], min(indptr[r] + PREFETCH, indptr[r + 1])):
+                        __builtin_prefetch(&table[indices[slot], 0, 0])
+                r = order[start + i]
+                srow = &G[i, 0]
+                for c in range(k):
+                    srow[c] = 0
+                xmu = 0.0
+                end = indptr[r + 1]
+                for slot in range(indptr[r], end):
+                    if slot + PREFETCH < end:
+                        __builtin_prefetch(&table[indices[slot + PREFETCH], 0, 0])
+                    x = data[slot]
+                    j = indices[slot]
+                    row = &table[j, 0, 0]
+                    for c in range(k):
+                        srow[c] = srow[c] + <floating>x * row[c]
+                    if centred:
+                        xmu = xmu + x * center[j]
+                row_mu[i] = xmu
+                xmu = xmu - center_sq
+                for c in range(k):
+                    srow[c] = <floating>(scale * srow[c] + bias[c] + xmu * shift[c])
+                w = sample_weight[r] if weighted else 1.0
+                row_loss[i] = _loss_gradient(srow, k, y[r], loss_kind, delta, w,
+                                             scales[b])
+                active[i] = 0
+                for c in range(k):
+                    if srow[c] != 0:
+                        active[i] = 1
+                        break
+
+            # Serially: the loss, 1^T G, mu^T g and the new factors.
+            total = 0.0
+            for c in range(k):
+                grad_b[c] = 0.0
+                grad_mu[c] = 0.0
+            for i in range(m):
+                total = total + row_loss[i]
+                if active[i]:
+                    for c in range(k):
+                        grad_b[c] = grad_b[c] + G[i, c]
+                        grad_mu[c] = grad_mu[c] + row_mu[i] * G[i, c]
+            batch_loss[b] = total
+            new_scale = shrinks[b] * scale
+            if centred:
+                for c in range(k):
+                    shift[c] = shrinks[b] * shift[c] + lr_c[b] * grad_b[c]
+            if fabs(new_scale) < tiny:
+                _rescale(table, n_features, center, new_scale, shift, mu_v, sums,
+                         n_threads)
+                new_scale = 1.0
+            coef = -lr_c[b] / new_scale
+            if centred:
+                for c in range(k):
+                    mu_v[c] = mu_v[c] + coef * grad_mu[c]
+
+            # 2. The gradient, written into the touched rows: each part scans
+            # the batch in row order and updates the features it owns. A row's
+            # entries are filtered in chunks into the part's list first (no
+            # branch on the owner, which is as good as random).
+            for part in prange(threads, num_threads=threads, schedule="static",
+                               chunksize=1):
+                own = &own_slots[part * (FILTER_CHUNK + PAD)]
+                for i in range(m):
+                    if not active[i]:
+                        continue
+                    r = order[start + i]
+                    srow = &G[i, 0]
+                    lo = indptr[r]
+                    end = indptr[r + 1]
+                    while lo < end:
+                        hi = min(lo + FILTER_CHUNK, end)
+                        n_own = 0
+                        for slot in range(lo, hi):
+                            own[n_own] = slot
+                            n_own = n_own + (_owner(indices[slot], threads) == part)
+                        for e in range(n_own):
+                            if e + PREFETCH < n_own:
+                                __builtin_prefetch(
+                                    &table[indices[own[e + PREFETCH]], 0, 0])
+                            slot = own[e]
+                            f = <floating>(coef * data[slot])
+                            row = &table[indices[slot], 0, 0]
+                            for c in range(k):
+                                row[c] = row[c] + f * srow[c]
+                        lo = hi
+
+            if fit_intercept:
+                lr = lrs[b] * intercept_step
+                for c in range(k):
+                    intercept[c] = <floating>(intercept[c] - lr * grad_b[c])
+        ws.scale = new_scale
+        ws.steps += 1

@@ -3,12 +3,24 @@
 Exactly the dense algorithm, rearranged: a feature absent from a minibatch has
 data gradient 0, so its coefficients (and velocity) only feel the penalty, a
 linear map ``A_s`` that depends on the step size alone (see
-:meth:`MomentumUpdate.affine_form` with ``g = 0``). Instead of applying it to
-every row at every step, each row remembers the step it was last brought up to
-date, and the products ``Q[l] = A_{s-1} ... A_l`` are kept for every ``l`` since
-the last full refresh; a row is caught up with one such product just before a
-minibatch touches it. At the end of each epoch (or when ``Q`` is full) every
-row is caught up. The intercept row is dense and updated at every step.
+:meth:`MomentumUpdate.affine_form` with ``g = 0``).
+
+Without momentum (the default on large sparse data) ``A_s`` is a number, the
+shrink ``1 - 2 lr alpha``, the same for every row: the rows are stored divided
+by the product of the shrinks so far (plus, when centred, a shared multiple of
+``mu_j``), so a step changes two small factors and the rows it touches, and no
+row is ever behind (:func:`._sparse_kernel.epoch_scaled`). When the product
+gets too small for the dtype, or after ``MAX_PENDING`` steps, every row is
+rewritten.
+
+With momentum ``A_s`` mixes a row's coefficients and velocity, and a product
+of such maps grows too ill-conditioned to divide by. Instead of applying
+``A_s`` to every row at every step, each row remembers the step it was last
+brought up to date, and the products ``Q[l] = A_{s-1} ... A_l`` are kept for
+every ``l`` since the last full refresh; a row is caught up with one such
+product just before a minibatch touches it. At the end of each epoch (or when
+``Q`` is full) every row is caught up. The intercept row is dense and updated
+at every step.
 
 A touched row becomes ``A (p, v) - lr c g``. Rather than applying ``A`` to it
 now, the step stores ``(p, v) - lr A^-1 c g`` and lets the row owe this step's
@@ -36,7 +48,8 @@ import numpy as np
 from . import _sparse_kernel
 from .threads import openmp_threads, thread_choice
 
-# Steps a row may stay behind before every row is caught up (the length of Q).
+# Steps a row may stay behind before every row is caught up (the length of Q),
+# and without momentum, steps between rewrites of every row.
 MAX_PENDING = 1024
 
 
@@ -49,7 +62,8 @@ def _safely_invertible(A):
     that overshoots the penalty.
     """
     scale = np.abs(A).max(axis=(1, 2)) ** A.shape[1]
-    return np.abs(np.linalg.det(A)) >= 1e-2 * scale
+    # Strict: a map of zeros (a penalty step that lands on 0) is not.
+    return np.abs(np.linalg.det(A)) > 1e-2 * scale
 
 
 def _update_maps(update_rule, alpha, lrs):
@@ -89,13 +103,18 @@ def sparse_epoch(
     n_rows, dim, n_classes = table.shape
     n_features = n_rows - int(objective.fit_intercept)
     center = state.center
+    scaled = dim == 1
     workspace = state.workspace
     fresh = workspace is None
     if fresh:
         # Kept for the next epochs of this solve: its feature stamps need no
-        # reset, and its mu_scores are those of the last refresh.
-        workspace = state.workspace = _sparse_kernel.Workspace(
-            n_features, dim, n_classes, MAX_PENDING, center is not None
+        # reset, and its sums over the features are those of the last refresh.
+        workspace = state.workspace = (
+            _sparse_kernel.ScaledWorkspace(n_features, n_classes, MAX_PENDING)
+            if scaled
+            else _sparse_kernel.Workspace(
+                n_features, dim, n_classes, MAX_PENDING, center is not None
+            )
         )
     empty = np.empty(0)
     maps, weights, lr_c, owes = _update_maps(update_rule, objective.alpha, lrs)
@@ -113,28 +132,37 @@ def sparse_epoch(
     batch_losses = np.zeros(starts.size)
     center = empty if center is None else np.ascontiguousarray(center, dtype=float)
     if center.size and fresh:
-        workspace.mu_scores = np.einsum("j,jdk->dk", center, table[:n_features])
+        mu_scores = np.einsum("j,jdk->dk", center, table[:n_features])
+        if scaled:
+            workspace.mu_v = mu_scores[0].copy()
+        else:
+            workspace.mu_scores = mu_scores
     data = X.data.astype(table.dtype, copy=False)
     y = np.asarray(y, dtype=np.intp)
     sample_weight = (
         empty if sample_weight is None else sample_weight.astype(float, copy=False)
     )
-    per_batch = (starts, stops, scales, lrs, maps, weights, lr_c, owes)
-    tail = (
-        table,
-        center,
-        float(center @ center),
-        bool(objective.fit_intercept),
-        float(state.intercept_step),
-        float(update_rule.momentum),
-        bool(update_rule.nesterov),
-        loss_kind,
-        delta,
-    )
+    center_sq = float(center @ center)
+    fit_intercept = bool(objective.fit_intercept)
+    intercept_step = float(state.intercept_step)
+    if scaled:
+        kernel, finish = _sparse_kernel.epoch_scaled, _sparse_kernel.finish_scaled
+        per_batch = (starts, stops, scales, lrs, maps[:, 0, 0].copy(),
+                     lr_c[:, 0].copy())
+        tail = (table, center, center_sq, fit_intercept, intercept_step,
+                loss_kind, delta)
+    else:
+        kernel, finish = _sparse_kernel.epoch, _sparse_kernel.finish
+        per_batch = (starts, stops, scales, lrs, maps, weights, lr_c, owes)
+        tail = (
+            table, center, center_sq, fit_intercept, intercept_step,
+            float(update_rule.momentum), bool(update_rule.nesterov), loss_kind,
+            delta,
+        )
 
     def run(lo, hi, threads):
         losses = batch_losses[lo:hi]
-        _sparse_kernel.epoch(
+        kernel(
             workspace, data, indices, indptr, y, sample_weight, order,
             *(a[lo:hi] for a in per_batch), *tail, threads, losses,
         )
@@ -150,5 +178,5 @@ def sparse_epoch(
         key = ("sparse", batch_rows, round(np.log2(1 + nnz_per_row)), n_classes,
                dim, table.dtype.char, loss_kind)
         thread_choice(key, most).run(run, n_batches)
-    sum_sq = _sparse_kernel.finish(workspace, table, center, most)
+    sum_sq = finish(workspace, table, center, most)
     return batch_losses, sum_sq
