@@ -685,14 +685,17 @@ cdef class ScaledWorkspace:
 
     Feature ``j``'s coefficients are ``scale * table[j] + center[j] * shift``
     (``j < n_features``; the intercept row, if any, is stored as it is).
-    ``mu_v`` is ``sum_j center[j] * table[j]`` (centring only). ``steps``
+    ``mu_v`` is ``sum_j center[j] * table[j]`` (centring only); ``row_mu``
+    holds ``X @ center`` for the CSR matrix ``rows`` (set by the caller,
+    once per solve: the scores need it for every row of every epoch, and a
+    lookup of ``center`` per entry costs a random read). ``steps``
     counts the steps since the rows last held the coefficients themselves; at
     ``max_steps`` every row is rewritten, which also clears the rounding that
     ``mu_v`` gathers from being updated step by step.
     """
 
     cdef public double scale
-    cdef public object shift, mu_v, sums
+    cdef public object shift, mu_v, sums, row_mu, rows
     cdef public intp_t n_features, steps, max_steps
 
     def __init__(self, n_features, n_classes, max_steps):
@@ -702,6 +705,8 @@ cdef class ScaledWorkspace:
         self.mu_v = np.zeros(n_classes)
         self.steps = 0
         self.max_steps = max_steps
+        self.row_mu = np.zeros(0)
+        self.rows = None
         # Scratch of the rewrite: per block of rows (see _rescale), its sum of
         # squares and its sums of center[j] table[j].
         n_blocks = max(-(-n_features // RESCALE_BLOCK), 1)
@@ -794,6 +799,7 @@ def epoch_scaled(
     const double[::1] lr_c,
     floating[:, :, ::1] table,
     const double[::1] center,
+    const double[::1] row_mu,
     double center_sq,
     bint fit_intercept,
     double intercept_step,
@@ -806,8 +812,9 @@ def epoch_scaled(
 
     ``shrinks[b]`` and ``lr_c[b]``: batch ``b``'s ``a = 1 - 2 lr alpha`` and
     ``lr c``. ``table`` has shape ``(n_rows, 1, n_classes)``; its intercept
-    row, if any, is the last. The other arguments are those of :func:`epoch`.
-    Leaves the rows scaled: call :func:`finish_scaled` after.
+    row, if any, is the last; ``row_mu`` is ``X @ center`` (empty without
+    centring). The other arguments are those of :func:`epoch`. Leaves the
+    rows scaled: call :func:`finish_scaled` after.
     """
     cdef intp_t n_batches = starts.shape[0]
     cdef intp_t n_features = ws.n_features
@@ -827,7 +834,6 @@ def epoch_scaled(
     dtype = np.float32 if floating is float else np.float64
     cdef floating[:, ::1] G = np.zeros((max_rows, k), dtype=dtype)
     cdef double[::1] row_loss = np.zeros(max_rows)
-    cdef double[::1] row_mu = np.zeros(max_rows)
     # Whether a row's score gradient has a non-zero entry (a hinge row whose
     # margins all hold has none, and adds nothing to the gradient).
     cdef unsigned char[::1] active = np.zeros(max_rows, dtype=np.uint8)
@@ -884,20 +890,15 @@ def epoch_scaled(
                 srow = &G[i, 0]
                 for c in range(k):
                     srow[c] = 0
-                xmu = 0.0
                 end = indptr[r + 1]
                 for slot in range(indptr[r], end):
                     if slot + PREFETCH < end:
                         __builtin_prefetch(&table[indices[slot + PREFETCH], 0, 0])
                     x = data[slot]
-                    j = indices[slot]
-                    row = &table[j, 0, 0]
+                    row = &table[indices[slot], 0, 0]
                     for c in range(k):
                         srow[c] = srow[c] + <floating>x * row[c]
-                    if centred:
-                        xmu = xmu + x * center[j]
-                row_mu[i] = xmu
-                xmu = xmu - center_sq
+                xmu = row_mu[r] - center_sq if centred else 0.0
                 for c in range(k):
                     srow[c] = <floating>(scale * srow[c] + bias[c] + xmu * shift[c])
                 w = sample_weight[r] if weighted else 1.0
@@ -917,9 +918,10 @@ def epoch_scaled(
             for i in range(m):
                 total = total + row_loss[i]
                 if active[i]:
+                    xmu = row_mu[order[start + i]] if centred else 0.0
                     for c in range(k):
                         grad_b[c] = grad_b[c] + G[i, c]
-                        grad_mu[c] = grad_mu[c] + row_mu[i] * G[i, c]
+                        grad_mu[c] = grad_mu[c] + xmu * G[i, c]
             batch_loss[b] = total
             new_scale = shrinks[b] * scale
             if centred:

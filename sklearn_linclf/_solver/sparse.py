@@ -146,11 +146,15 @@ def sparse_epoch(
     fit_intercept = bool(objective.fit_intercept)
     intercept_step = float(state.intercept_step)
     if scaled:
+        if center.size and workspace.rows is not X:
+            # Each row's x . mu, for the centred scores: once per solve.
+            workspace.row_mu = np.asarray(X @ center, dtype=float).ravel()
+            workspace.rows = X
         kernel, finish = _sparse_kernel.epoch_scaled, _sparse_kernel.finish_scaled
         per_batch = (starts, stops, scales, lrs, maps[:, 0, 0].copy(),
                      lr_c[:, 0].copy())
-        tail = (table, center, center_sq, fit_intercept, intercept_step,
-                loss_kind, delta)
+        tail = (table, center, workspace.row_mu if center.size else empty,
+                center_sq, fit_intercept, intercept_step, loss_kind, delta)
     else:
         kernel, finish = _sparse_kernel.epoch, _sparse_kernel.finish
         per_batch = (starts, stops, scales, lrs, maps, weights, lr_c, owes)
