@@ -107,8 +107,9 @@ def sparse_epoch(
     workspace = state.workspace
     fresh = workspace is None
     if fresh:
-        # Kept for the next epochs of this solve: its feature stamps need no
-        # reset, and its sums over the features are those of the last refresh.
+        # Kept for the next epochs of this solve: the lazy path's feature
+        # stamps need no reset, and the sums over the features are those of
+        # the last refresh.
         workspace = state.workspace = (
             _sparse_kernel.ScaledWorkspace(n_features, n_classes, MAX_PENDING)
             if scaled
