@@ -757,9 +757,9 @@ cdef double _rescale(
     cdef double acc, mu, total = 0.0
     cdef floating* row
     cdef double* mu_part
+    cdef int threads = n_threads if n_features * k > MIN_PARALLEL_WORK else 1
     for j in range(sums.shape[0]):
         sums[j] = 0.0
-    cdef int threads = n_threads if n_features * k > MIN_PARALLEL_WORK else 1
     for blk in prange(n_blocks, num_threads=threads, schedule="static"):
         acc = 0.0
         mu_part = &sums[n_sums + blk * k]
