@@ -122,6 +122,15 @@ cdef inline void _catch_up_row(
             row[k + c] = <floating>(Q[2] * p + Q[3] * v + mu * R[k + c])
 
 
+cdef inline unsigned char _any_nonzero(const floating* s, intp_t k) noexcept nogil:
+    """Whether a score gradient row has a non-zero entry (it adds to the gradient)."""
+    cdef intp_t c
+    for c in range(k):
+        if s[c] != 0:
+            return 1
+    return 0
+
+
 cdef inline double _loss_gradient(
     floating* s, intp_t k, intp_t label, int loss_kind, double delta,
     double weight, double scale,
@@ -494,11 +503,7 @@ def epoch(
                     w = sample_weight[r] if weighted else 1.0
                     row_loss[i] = _loss_gradient(srow, k, y[r], loss_kind, delta, w,
                                                  scales[b])
-                    active[i] = 0
-                    for c in range(k):
-                        if srow[c] != 0:
-                            active[i] = 1
-                            break
+                    active[i] = _any_nonzero(srow, k)
 
                 # 3. Gradient and update of each part's rows.
                 for part in prange(threads, schedule="static", chunksize=1):
@@ -904,11 +909,7 @@ def epoch_scaled(
                 w = sample_weight[r] if weighted else 1.0
                 row_loss[i] = _loss_gradient(srow, k, y[r], loss_kind, delta, w,
                                              scales[b])
-                active[i] = 0
-                for c in range(k):
-                    if srow[c] != 0:
-                        active[i] = 1
-                        break
+                active[i] = _any_nonzero(srow, k)
 
             # Serially: the loss, 1^T G, mu^T g and the new factors.
             total = 0.0
