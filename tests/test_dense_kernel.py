@@ -303,6 +303,29 @@ def test_bitwise_identical_for_any_thread_count(loss, dtype):
             assert_array_equal(got, expected, err_msg=f"{n_threads} threads")
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_softmax_loss_of_many_rows_and_classes_stays_finite(dtype, n_threads):
+    # With W = 0 every row's softmax total is the number of classes: over a
+    # block of rows of this batch (at most 8 blocks of 250 rows) the product
+    # of the totals (500**250) is far past float64's range, so the kernel
+    # must take its log in pieces.
+    n_samples, n_features, n_classes = 2000, 3, 500
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n_samples, n_features)).astype(dtype)
+    y = rng.integers(0, n_classes, n_samples)
+    objective = LinearObjective(LOSSES["softmax"], 0.0, True)
+    rule = RULES["plain"]
+    params = np.zeros((objective.n_params(n_features), n_classes), dtype=dtype)
+    state = make_state(params, rule, t=3)
+    starts, stops = np.array([0]), np.array([n_samples])
+    losses = dense_epoch(
+        objective, rule, state, X, y, None, None, starts, stops,
+        np.array([0.1]), np.array([1.0 / n_samples]), n_threads=n_threads,
+    )
+    assert_allclose(losses, [n_samples * np.log(n_classes)], rtol=1e-12)
+
+
 def test_small_batches_run_on_one_thread():
     # Digits-sized batches gain little from a second thread and lose much
     # when the cores are busy (see dense.MIN_WORK_PER_THREAD).

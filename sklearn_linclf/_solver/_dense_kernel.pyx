@@ -76,6 +76,10 @@ cdef enum:
     # not faster with 4 classes (6 features: even; 8: slower).
     SMALL_PRODUCT = 24
 
+# Past this, a product of softmax totals takes its log (a total is at most the
+# number of classes, so the next product stays finite).
+cdef double PRODUCT_LOG_MAX = 1e200
+
 
 def max_threads():
     """``omp_get_max_threads()`` now (``OMP_NUM_THREADS``, threadpoolctl).
@@ -138,7 +142,10 @@ cdef inline void _loss_rows(
     const floating *sw, intp start, intp i0, intp i1, intp k,
     int loss_kind, floating delta, floating scale,
 ) noexcept nogil:
-    """Scores ``S[i0:i1]`` become ``G``; ``losses[i] = w_i L_i``.
+    """Scores ``S[i0:i1]`` become ``G``; ``losses[i0:i1]`` sum to ``sum_i w_i L_i``.
+
+    Each ``losses[i]`` is ``w_i L_i`` except for an unweighted softmax, whose
+    logs of the rows' totals are taken a block of rows at a time (see below).
 
     Each entry of ``G`` is rounded as numpy rounds it (the gradient, times
     ``w_i``, times ``scale``) but written once: reading back entries just
@@ -147,6 +154,11 @@ cdef inline void _loss_rows(
     cdef intp i, j, jmax, row, yi
     cdef floating *s
     cdef floating m, total, inv_total, sy, margin, count, w, value, g, active
+    # Unweighted softmax: the log of the product of the rows' totals (each
+    # in [1, k]), one call per block of rows instead of one per row; the
+    # block's log is added to its last row's loss (only the sum is used).
+    cdef bint product_log = loss_kind == SOFTMAX and sw == NULL
+    cdef double product = 1
     for i in range(i0, i1):
         row = start + i if order == NULL else order[start + i]
         yi = y[row]
@@ -165,7 +177,11 @@ cdef inline void _loss_rows(
                 # exp(0) is exactly 1: one call fewer a row (a third at k=3).
                 s[j] = 1 if j == jmax else _exp(s[j] - m)
                 total = total + s[j]
-            value = _log(total) - sy
+            if product_log:
+                product = product * total
+                value = -sy
+            else:
+                value = _log(total) - sy
             # One division a row: numpy divides each entry, this differs by
             # at most an ulp.
             inv_total = 1 / total
@@ -199,6 +215,9 @@ cdef inline void _loss_rows(
         if sw != NULL:
             value = value * w
         losses[i] = value
+        if product_log and (product > PRODUCT_LOG_MAX or i == i1 - 1):
+            losses[i] = losses[i] + log(product)
+            product = 1
 
 
 cdef inline void _update(
