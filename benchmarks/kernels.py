@@ -6,6 +6,9 @@ one run:
 - the machine's rate for the sparse step's inner loop (``s += x * W[j]`` over
   the classes, rows in cache, one thread), and from it the arithmetic bound of
   a sparse epoch, ``2 nnz k`` multiply-adds (scores and gradient) at that rate;
+- per sparse data set, the time of one read of each entry's coefficient row
+  with the whole table in memory (the same loop over the data's own entries,
+  best read-ahead): the memory part no sparse epoch can avoid;
 - per sparse data set, the marginal epoch time (``(t(1 + m epochs) - t(1
   epoch)) / m``, so validation and setup are left out) of our two estimators
   with one and two OpenMP threads, whether the two give bitwise equal models,
@@ -52,6 +55,29 @@ def inner_loop_rate(n_classes, dtype, n_entries=4_000_000, repeats=5, seed=0):
     return n_entries * n_classes / best
 
 
+def read_floor(X, n_classes, aheads=(0, 8, 16, 32), repeats=3, seed=0):
+    """Seconds of one read of each entry's coefficient row, and the best read-ahead.
+
+    ``s += x * W[j]`` over the entries of ``X``'s rows in a random order (as
+    an epoch meets them), ``W`` a ``(n_features, n_classes)`` table in
+    memory; the best over a few read-ahead distances (every cache line of
+    the row that many entries on, 0: none) and the repeats, on one thread.
+    A sparse epoch reads each entry's row at least this once (its second
+    touch, the update, finds the row in cache), so this is the memory part
+    of an epoch without the arithmetic of the update or the loss.
+    """
+    rng = np.random.default_rng(seed)
+    picks = X[rng.permutation(X.shape[0])].indices.astype(np.int32)
+    table = rng.standard_normal((X.shape[1], n_classes)).astype(X.dtype)
+    best = {}
+    for _ in range(repeats):
+        for ahead in aheads:
+            seconds, _ = _sparse_kernel.gather_axpy_seconds(table, picks, 0.5, ahead)
+            best[ahead] = min(best.get(ahead, np.inf), seconds)
+    ahead = min(best, key=best.get)
+    return best[ahead], ahead
+
+
 def _fit_seconds(make, X, y, max_iter):
     est = make(max_iter)
     with warnings.catch_warnings():
@@ -95,14 +121,17 @@ def sparse_entry(ds, alpha, epochs, log=print):
     k = np.unique(y).size
     rate = inner_loop_rate(k, X.dtype)
     bound = 2 * X.nnz * k / rate
+    floor, ahead = read_floor(X, k)
     entry = {
         "dataset": ds.name, "description": ds.description, "n_samples": X.shape[0],
         "n_features": X.shape[1], "nnz": int(X.nnz), "n_classes": int(k),
         "alpha": alpha, "inner_loop_rate": rate, "bound_seconds": bound,
+        "read_floor_seconds": floor, "read_floor_ahead": ahead,
         "estimators": {},
     }
     log(f"{ds.name}: {X.shape[0]} x {X.shape[1]}, nnz {X.nnz}, {k} classes; inner "
-        f"loop {rate / 1e9:.2f} G multiply-adds/s, bound {bound:.3f} s/epoch")
+        f"loop {rate / 1e9:.2f} G multiply-adds/s, bound {bound:.3f} s/epoch; one "
+        f"read of each entry's row {floor:.3f} s (read-ahead {ahead})")
     for name in OURS:
         times, models = {}, {}
         for n_threads in (1, 2):
@@ -140,8 +169,12 @@ def width_entry(narrow, wide, log=print):
         / narrow["estimators"][name]["epoch_2_threads"]
         for name in OURS
     }
-    log(f"width ratio {wide['n_features']} / {narrow['n_features']} columns: {ratios}")
+    floors = [narrow["read_floor_seconds"], wide["read_floor_seconds"]]
+    log(f"width ratio {wide['n_features']} / {narrow['n_features']} columns: {ratios}; "
+        f"one read of each entry's row: {floors[1] / floors[0]:.2f}")
     return {
+        "read_floor_seconds": floors,
+        "read_floor_ratio": floors[1] / floors[0],
         "narrow": narrow["dataset"], "wide": wide["dataset"],
         "columns": [narrow["n_features"], wide["n_features"]],
         "nnz": [narrow["nnz"], wide["nnz"]],
@@ -233,7 +266,9 @@ def markdown(results):
         lines.append(
             f"- {entry['dataset']}: {entry['description']}; inner loop rate "
             f"{entry['inner_loop_rate'] / 1e9:.2f} G multiply-adds/s (one thread, "
-            f"{entry['n_classes']} classes)"
+            f"{entry['n_classes']} classes); one read of each entry's coefficient "
+            f"row, the table in memory: {entry['read_floor_seconds']:.3f} s (one "
+            f"thread, read-ahead {entry['read_floor_ahead']} entries)"
         )
     width = results.get("width")
     if width:
@@ -254,6 +289,11 @@ def markdown(results):
             lines.append(
                 f"| {name} | {seconds[0]:.3f} | {seconds[1]:.3f} | {ratio:.2f} |"
             )
+        floors = width["read_floor_seconds"]
+        lines.append(
+            f"| one read of each entry's row (1 thread) | {floors[0]:.3f} | "
+            f"{floors[1]:.3f} | {width['read_floor_ratio']:.2f} |"
+        )
     dense = results.get("dense_fixed_cost")
     if dense:
         lines += ["", "## Dense fixed cost", "",

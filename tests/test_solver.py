@@ -298,3 +298,20 @@ def test_schedule_rates_equal_one_call_per_update(schedule, n_decays):
     assert got.dtype == np.float64
     assert_array_equal(got, expected)
     assert schedule.rates(17, 0, n_decays).shape == (0,)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("ahead", [0, 1, 16])
+def test_gather_timing_loop_computes_its_sum(dtype, ahead):
+    # The loop behind the benchmark's rate and read floor: whatever it reads
+    # ahead, it sums x * rows[j] over the picks (tail included).
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((300, 45)).astype(dtype)
+    picks = rng.integers(0, 300, 1000).astype(np.int32)
+    seconds, checksum = sparse_module._sparse_kernel.gather_axpy_seconds(
+        rows, picks, 0.5, ahead
+    )
+    assert seconds >= 0
+    expected = 0.5 * rows.astype(float)[picks].sum()
+    rel = 1e-4 if dtype == np.float32 else 1e-10
+    assert checksum == pytest.approx(expected, rel=rel)

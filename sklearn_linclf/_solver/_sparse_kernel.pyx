@@ -99,9 +99,12 @@ cdef inline intp_t _owner(intp_t j, int threads) noexcept nogil:
 
 
 cdef inline void _prefetch_row(const void* row, intp_t n_bytes) noexcept nogil:
-    cdef intp_t at
-    for at in range(0, n_bytes, 64):
-        __builtin_prefetch(<const char*>row + at)
+    """Fetch every cache line holding a byte of ``row[:n_bytes]``."""
+    cdef const char* line = <const char*>(<size_t>row & ~(<size_t>63))
+    cdef const char* end = <const char*>row + n_bytes
+    while line < end:
+        __builtin_prefetch(line)
+        line = line + 64
 
 
 cdef inline void _catch_up_row(
@@ -642,17 +645,22 @@ def epoch(
             ws.pending = pending + 1
 
 
-def gather_axpy_seconds(floating[:, ::1] rows, const int[::1] picks, double x):
+def gather_axpy_seconds(floating[:, ::1] rows, const int[::1] picks, double x,
+                        intp_t ahead=0):
     """Seconds of ``s += x * rows[j]`` for every ``j`` in ``picks`` (one thread).
 
     The inner loop of the sparse step's scores and gradient, alone: with a
     small ``rows`` (in cache) it measures the machine's rate for this shape,
-    the rate behind the benchmark's arithmetic bound. Returns ``(seconds,
+    the rate behind the benchmark's arithmetic bound; with a table as large
+    as a model's and ``picks`` the indices of a data set's entries, the time
+    of one read of each entry's coefficient row. ``ahead > 0`` fetches every
+    cache line of the row ``ahead`` picks on. Returns ``(seconds,
     checksum)``; the checksum keeps the compiler from dropping the loop.
     """
     cdef intp_t k = rows.shape[1]
     cdef intp_t n = picks.shape[0]
     cdef intp_t e, c
+    cdef intp_t row_bytes = k * sizeof(floating)
     dtype = np.float32 if floating is float else np.float64
     cdef floating[::1] s = np.zeros(k, dtype=dtype)
     cdef floating* row
@@ -661,6 +669,8 @@ def gather_axpy_seconds(floating[:, ::1] rows, const int[::1] picks, double x):
     with nogil:
         clock = openmp.omp_get_wtime()
         for e in range(n):
+            if ahead > 0 and e + ahead < n:
+                _prefetch_row(&rows[picks[e + ahead], 0], row_bytes)
             row = &rows[picks[e], 0]
             for c in range(k):
                 s[c] = s[c] + xf * row[c]
