@@ -56,9 +56,12 @@ def inner_loop_rate(n_classes, dtype, n_entries=4_000_000, repeats=5, seed=0):
 
 
 def read_inputs(X, n_classes, seed=0):
-    """The entries of ``X``'s rows in a random order (as an epoch meets them)
-    and a random ``(n_features, n_classes)`` table: the input of
-    :func:`read_floors`."""
+    """The input of :func:`read_floors` for ``X``: ``(picks, table)``.
+
+    ``picks``: the column indices of ``X``'s entries, its rows in a random
+    order (as an epoch meets them); ``table``: a random ``(n_features,
+    n_classes)`` array of ``X``'s dtype.
+    """
     rng = np.random.default_rng(seed)
     picks = X[rng.permutation(X.shape[0])].indices.astype(np.int32)
     table = rng.standard_normal((X.shape[1], n_classes)).astype(X.dtype)
