@@ -9,19 +9,23 @@ one run:
 - per sparse data set, the time of one read of each entry's coefficient row
   with the whole table in memory (the same loop over the data's own entries,
   best read-ahead): the memory part no sparse epoch can avoid;
-- per sparse data set, the marginal epoch time (``(t(1 + m epochs) - t(1
-  epoch)) / m``, so validation and setup are left out) of our two estimators
-  with one and two OpenMP threads, whether the two give bitwise equal models,
-  and the epoch of ``SGDClassifier(n_jobs=2)`` with the matching loss;
+- per sparse data set, the epoch time of our two estimators with one and two
+  OpenMP threads (from the fit's own per-epoch time stamps, so validation and
+  setup are left out), whether the two give bitwise equal models, and the
+  marginal epoch time (``(t(1 + m epochs) - t(1 epoch)) / m``) of
+  ``SGDClassifier(n_jobs=2)`` with the matching loss, the three taking turns;
 - the cost of width: 1 000 000 against 100 000 columns at equal non-zeros
-  (the two synthetic sets);
-- the fixed cost of a dense minibatch: 2-column data, epoch time per batch.
+  (the two synthetic sets, taking turns);
+- the fixed cost of a dense minibatch: 2-column data, marginal epoch time
+  per batch (an epoch of ~4 ms is too short for the millisecond stamps).
 
 It writes ``kernels.md`` / ``kernels.json`` (``*_quick.*`` with ``--quick``)
 under ``benchmarks/results`` and prints the raw measurements as it goes.
 """
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import time
@@ -37,11 +41,14 @@ from sklearn_linclf._solver import _sparse_kernel
 
 from . import datasets as datasets_module
 from .machine import code_version, describe
+from .profile_fit import _EPOCH_LINE
 from .run import RESULTS_DIR
 from .tta import ALPHA as TEXT_ALPHA
 
 OURS = {"softmax": SoftmaxClassifier, "hinge": HingeClassifier}
 PEER_LOSS = {"softmax": "log_loss", "hinge": "hinge"}
+# The narrow and the wide synthetic set of the width comparison.
+WIDTH_SETS = ("sparse-100k", "sparse-1000k")
 
 
 def inner_loop_rate(n_classes, dtype, n_entries=4_000_000, repeats=5, seed=0):
@@ -97,13 +104,77 @@ def read_floors(inputs, aheads=(0, 8, 16, 32), repeats=5):
     return out
 
 
-def _fit_seconds(make, X, y, max_iter):
+def _fit_seconds(make, X, y, max_iter, threads=None):
+    """Seconds of ``make(max_iter).fit(X, y)`` and the model, OpenMP at ``threads``."""
     est = make(max_iter)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(threads, user_api="openmp"):
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
         est.fit(X, y)
         return time.perf_counter() - start, est
+
+
+def _our_epochs(make, X, y, epochs, threads=None):
+    """Seconds of each epoch after the first of one of our fits, and the model.
+
+    From the time stamps of ``verbose=1`` (ms), so the fit's setup is left
+    out; so is the first epoch, which first touches the coefficient table.
+    """
+    est = make(1 + epochs).set_params(verbose=1)
+    out = io.StringIO()
+    with (
+        warnings.catch_warnings(),
+        threadpool_limits(threads, user_api="openmp"),
+        contextlib.redirect_stdout(out),
+    ):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    stamps = [float(t) for _, t in _EPOCH_LINE.findall(out.getvalue())]
+    if len(stamps) != 1 + epochs:
+        raise RuntimeError(f"expected {1 + epochs} epoch lines, got:\n{out.getvalue()}")
+    return np.diff(stamps), est
+
+
+def epoch_seconds(settings, repeats=3):
+    """Seconds of an epoch of several fits, measured taking turns.
+
+    ``settings`` maps a label to ``(make, X, y, threads, epochs)``: the
+    estimator factory (``make(max_iter)``), its data, the OpenMP thread limit
+    (None: no limit) and ``m``. Returns, per label, the seconds and the last
+    model. The labels take turns within each repeat, so a ratio of two of them
+    compares the same stretch of a shared machine's time: measured one after
+    the other, two settings were minutes apart, and the load of the other
+    guests changes on that scale (the same fit measured twice differed by
+    2x).
+
+    Our estimators: the median of the ``m`` epochs after the first of a fit
+    (from its ``verbose`` time stamps, so setup is left out and one disturbed
+    epoch does not count), the least over the repeats. Other estimators: the
+    marginal epoch ``(min t(1 + m) - min t(1)) / m`` over the repeats, each
+    minimum taken on its own (noise only ever adds time, so the minimum of
+    each is its best estimate).
+    """
+    best = dict.fromkeys(settings, np.inf)
+    short = dict.fromkeys(settings, np.inf)
+    models = {}
+    for _ in range(repeats):
+        for label, (make, X, y, threads, epochs) in settings.items():
+            if isinstance(make(1), tuple(OURS.values())):
+                times, models[label] = _our_epochs(make, X, y, epochs, threads)
+                best[label] = min(best[label], float(np.median(times)))
+            else:
+                one, _ = _fit_seconds(make, X, y, 1, threads)
+                more, models[label] = _fit_seconds(make, X, y, 1 + epochs, threads)
+                short[label] = min(short[label], one)
+                best[label] = min(best[label], more)
+    return {
+        label: (
+            best[label] if np.isinf(short[label])
+            else max((best[label] - short[label]) / settings[label][4], 1e-9),
+            models[label],
+        )
+        for label in settings
+    }
 
 
 def marginal_epoch(make, X, y, epochs=3, repeats=3):
@@ -135,7 +206,7 @@ def peer(name, alpha):
     )
 
 
-def sparse_entry(ds, alpha, epochs, log=print):
+def sparse_entry(ds, alpha, epochs, repeats=3, log=print):
     X, y = ds.X_train, ds.y_train
     k = np.unique(y).size
     rate = inner_loop_rate(k, X.dtype)
@@ -155,17 +226,19 @@ def sparse_entry(ds, alpha, epochs, log=print):
         f"loop {rate / 1e9:.2f} G multiply-adds/s, bound {bound:.3f} s/epoch; one "
         f"read of each entry's row {floor:.3f} s (read-ahead {ahead})")
     for name in OURS:
-        times, models = {}, {}
-        for n_threads in (1, 2):
-            with threadpool_limits(n_threads, user_api="openmp"):
-                times[n_threads], models[n_threads] = marginal_epoch(
-                    ours(name, alpha), X, y, epochs
-                )
+        # Our two thread limits and the peer take turns (see epoch_seconds).
+        measured = epoch_seconds({
+            1: (ours(name, alpha), X, y, 1, epochs),
+            2: (ours(name, alpha), X, y, 2, epochs),
+            "sgd": (peer(name, alpha), X, y, None, max(1, epochs // 2)),
+        }, repeats)
+        times = {n: measured[n][0] for n in (1, 2)}
+        models = {n: measured[n][1] for n in (1, 2)}
+        sgd = measured["sgd"][0]
         same = bool(
             np.array_equal(models[1].coef_, models[2].coef_)
             and np.array_equal(models[1].intercept_, models[2].intercept_)
         )
-        sgd, _ = marginal_epoch(peer(name, alpha), X, y, max(1, epochs // 2), 2)
         entry["estimators"][name] = {
             "epoch_1_thread": times[1], "epoch_2_threads": times[2],
             "thread_speedup": times[1] / times[2], "same_model": same,
@@ -179,38 +252,40 @@ def sparse_entry(ds, alpha, epochs, log=print):
     return entry
 
 
-def width_entry(narrow, wide, log=print):
+def width_entry(narrow, wide, narrow_data, wide_data, epochs, repeats=3, log=print):
     """Epoch time of the wide set against the narrow one (equal non-zeros per row).
 
     ``narrow`` and ``wide`` are entries of :func:`sparse_entry` for the same
     synthetic rows with 100 000 and 1 000 000 columns (2 000 and 20 000 with
-    ``--quick``); two OpenMP threads.
+    ``--quick``), ``narrow_data`` and ``wide_data`` their ``(X, y)``. Both
+    epochs are measured again, two OpenMP threads, the two sets taking turns:
+    a ratio of two measurements made minutes apart varies by 2x on a busy
+    host. So are the reads of each entry's row.
     """
-    ratios = {
-        name: wide["estimators"][name]["epoch_2_threads"]
-        / narrow["estimators"][name]["epoch_2_threads"]
-        for name in OURS
-    }
-    # Both reads again, taking turns: a ratio of two separate measurements
-    # varies by 2x on a busy host.
+    by_name = {}
+    for name in OURS:
+        make = ours(name, narrow["alpha"])
+        measured = epoch_seconds({
+            "narrow": (make, *narrow_data, 2, epochs),
+            "wide": (make, *wide_data, 2, epochs),
+        }, repeats)
+        by_name[name] = [measured["narrow"][0], measured["wide"][0]]
+    ratios = {name: wide_s / narrow_s
+              for name, (narrow_s, wide_s) in by_name.items()}
     floors = [
         seconds
         for seconds, _ in read_floors([narrow["_read_inputs"], wide["_read_inputs"]])
     ]
-    log(f"width ratio {wide['n_features']} / {narrow['n_features']} columns: {ratios}; "
-        f"one read of each entry's row (taking turns): {floors[0]:.3f} s and "
-        f"{floors[1]:.3f} s, ratio {floors[1] / floors[0]:.2f}")
+    log(f"width {wide['n_features']} / {narrow['n_features']} columns, taking turns: "
+        f"epochs {by_name}, ratios {ratios}; one read of each entry's row: "
+        f"{floors[0]:.3f} s and {floors[1]:.3f} s, ratio {floors[1] / floors[0]:.2f}")
     return {
         "read_floor_seconds": floors,
         "read_floor_ratio": floors[1] / floors[0],
         "narrow": narrow["dataset"], "wide": wide["dataset"],
         "columns": [narrow["n_features"], wide["n_features"]],
         "nnz": [narrow["nnz"], wide["nnz"]],
-        "epoch_seconds": {
-            name: [narrow["estimators"][name]["epoch_2_threads"],
-                   wide["estimators"][name]["epoch_2_threads"]]
-            for name in OURS
-        },
+        "epoch_seconds": by_name,
         "ratio": ratios,
     }
 
@@ -258,9 +333,11 @@ def markdown(results):
         "",
         "Generated by `python -m benchmarks.kernels"
         f"{' --quick' if results['quick'] else ''}` "
-        f"(code {results['code_version']}). Epoch times are marginal "
-        "(`(min t(1 + m) - min t(1)) / m` over the repeats), measured in this one "
-        "run.",
+        f"(code {results['code_version']}). Our sparse epoch times: the median "
+        "epoch of a fit after its first (from its verbose time stamps), the "
+        "least over the repeats; SGD's and the dense ones are marginal "
+        "(`(min t(1 + m) - min t(1)) / m` over the repeats). All measured in this "
+        "one run; the fits compared in a row of a table take turns in each repeat.",
         "",
         "## Machine",
         "",
@@ -342,6 +419,8 @@ def main(argv=None):
     parser.add_argument("--output-dir", default=str(RESULTS_DIR))
     args = parser.parse_args(argv)
     epochs = 1 if args.quick else 3
+    repeats = 2 if args.quick else 3
+    width_data = {}
     results = {
         "quick": args.quick,
         "code_version": code_version(),
@@ -363,11 +442,19 @@ def main(argv=None):
         except ImportError as exc:  # a corpus whose package is not installed
             print(f"skipped {name}: {exc}")
             continue
-        results["sparse"].append(sparse_entry(ds, alpha, epochs))
+        results["sparse"].append(sparse_entry(ds, alpha, epochs, repeats))
         results["sparse"][-1]["dataset_key"] = name
+        if name in WIDTH_SETS:
+            width_data[name] = (ds.X_train, ds.y_train)
+        del ds
     by_name = {entry["dataset_key"]: entry for entry in results["sparse"]}
-    if "sparse-100k" in by_name and "sparse-1000k" in by_name:
-        results["width"] = width_entry(by_name["sparse-100k"], by_name["sparse-1000k"])
+    if all(name in by_name for name in WIDTH_SETS):
+        results["width"] = width_entry(
+            *(by_name[name] for name in WIDTH_SETS),
+            *(width_data[name] for name in WIDTH_SETS),
+            epochs, repeats,
+        )
+    del width_data
     for entry in results["sparse"]:
         del entry["_read_inputs"]
     results["dense_fixed_cost"] = dense_fixed_cost(
