@@ -42,7 +42,7 @@ first. With 2 to 4 classes the loss and column-sum loops get such copies too.
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport exp, expf, log, logf
+from libc.math cimport log, logf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -65,6 +65,13 @@ cdef extern from *:
     void _barrier "SKLEARN_LINCLF_BARRIER"() noexcept nogil
 
     void __builtin_prefetch(const void *addr) noexcept nogil
+
+cdef extern from "_fast_exp.h":
+    int lc_exp_init(int use_vector) noexcept nogil
+    void lc_exp_shifted_d(double *x, intp n, double shift) noexcept nogil
+    void lc_exp_shifted_f(float *x, intp n, double shift) noexcept nogil
+
+lc_exp_init(1)
 
 cdef enum:
     SOFTMAX = 0
@@ -91,11 +98,25 @@ def max_threads():
     return openmp.omp_get_max_threads()
 
 
-cdef inline floating _exp(floating x) noexcept nogil:
+def use_vector_exp(bint enabled=True):
+    """Use the vector ``exp`` where the processor allows it, or libm's (tests).
+
+    As ``_sparse_kernel.use_vector_exp``, for this module's kernels.
+
+    Returns
+    -------
+    bool
+        Whether the vector ``exp`` is now used.
+    """
+    return bool(lc_exp_init(enabled))
+
+
+cdef inline void _exp_shifted(floating *x, intp n) noexcept nogil:
+    """``x[i] <- exp(x[i])`` for ``x[i] <= 0``, computed in double (``_fast_exp.h``)."""
     if floating is float:
-        return expf(x)
+        lc_exp_shifted_f(x, n, 0.0)
     else:
-        return exp(x)
+        lc_exp_shifted_d(x, n, 0.0)
 
 
 cdef inline floating _log(floating x) noexcept nogil:
@@ -151,7 +172,7 @@ cdef inline void _loss_rows(
     ``w_i``, times ``scale``) but written once: reading back entries just
     written one by one stalls on store forwarding.
     """
-    cdef intp i, j, jmax, row, yi
+    cdef intp i, j, row, yi
     cdef floating *s
     cdef floating m, total, inv_total, sy, margin, count, w, value, g, active
     # Unweighted softmax: the log of the product of the rows' totals (each
@@ -159,29 +180,35 @@ cdef inline void _loss_rows(
     # block's log is added to its last row's loss (only the sum is used).
     cdef bint product_log = loss_kind == SOFTMAX and sw == NULL
     cdef double product = 1
+    if loss_kind == SOFTMAX:
+        # Each row less its maximum (minus its shifted s_y kept in losses), then one
+        # exp over the whole block: the vector exp runs four at a time
+        # across the rows' ends.
+        for i in range(i0, i1):
+            row = start + i if order == NULL else order[start + i]
+            s = S + i * k
+            m = s[0]
+            for j in range(1, k):
+                if s[j] > m:
+                    m = s[j]
+            for j in range(k):
+                s[j] = s[j] - m
+            losses[i] = -s[y[row]]
+        _exp_shifted(S + i0 * k, (i1 - i0) * k)
     for i in range(i0, i1):
         row = start + i if order == NULL else order[start + i]
         yi = y[row]
         s = S + i * k
         w = 1 if sw == NULL else sw[row]
         if loss_kind == SOFTMAX:
-            m = s[0]
-            jmax = 0
-            for j in range(1, k):
-                if s[j] > m:
-                    m = s[j]
-                    jmax = j
-            sy = s[yi] - m
             total = 0
             for j in range(k):
-                # exp(0) is exactly 1: one call fewer a row (a third at k=3).
-                s[j] = 1 if j == jmax else _exp(s[j] - m)
                 total = total + s[j]
             if product_log:
                 product = product * total
-                value = -sy
+                value = losses[i]
             else:
-                value = _log(total) - sy
+                value = _log(total) + losses[i]
             # One division a row: numpy divides each entry, this differs by
             # at most an ulp.
             inv_total = 1 / total

@@ -37,7 +37,7 @@ import numpy as np
 
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange
-from libc.math cimport exp, fabs, log
+from libc.math cimport fabs, log
 
 cimport openmp
 
@@ -55,6 +55,13 @@ ctypedef cnp.intp_t intp_t
 
 cdef extern from *:
     void __builtin_prefetch(const void *addr) nogil
+
+cdef extern from "_fast_exp.h":
+    int lc_exp_init(int use_vector) noexcept nogil
+    void lc_exp_shifted_d(double *x, intp_t n, double shift) noexcept nogil
+    void lc_exp_shifted_f(float *x, intp_t n, double shift) noexcept nogil
+
+lc_exp_init(1)
 
 # The low half of a feature's tag: its position in the current batch.
 cdef long long LOW_BITS = 0xFFFFFFFF
@@ -134,24 +141,57 @@ cdef inline unsigned char _any_nonzero(const floating* s, intp_t k) noexcept nog
     return 0
 
 
+cdef inline void _exp_shifted(floating* x, intp_t n, double shift) noexcept nogil:
+    """``x[i] <- exp(x[i] - shift)``, computed in double (see ``_fast_exp.h``)."""
+    if floating is float:
+        lc_exp_shifted_f(x, n, shift)
+    else:
+        lc_exp_shifted_d(x, n, shift)
+
+
+def use_vector_exp(bint enabled=True):
+    """Use the vector ``exp`` where the processor allows it, or libm's (tests).
+
+    The kernels use the vector one when the processor has AVX2 and FMA. Not
+    to be called while a kernel runs.
+
+    Returns
+    -------
+    bool
+        Whether the vector ``exp`` is now used.
+    """
+    return bool(lc_exp_init(enabled))
+
+
+def exp_shifted(floating[::1] x, double shift):
+    """``x[i] <- exp(x[i] - shift)`` in place, as the softmax rows compute it.
+
+    For the tests of the ``exp`` in use (see :func:`use_vector_exp`): the
+    arguments ``x[i] - shift`` must not be positive.
+    """
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        _exp_shifted(&x[0], x.shape[0], shift)
+
+
 cdef inline double _loss_gradient(
     floating* s, intp_t k, intp_t label, int loss_kind, double delta,
     double weight, double scale,
 ) noexcept nogil:
     """Overwrite the scores ``s`` by ``weight * scale * dL/ds``; return ``weight * L``."""
     cdef intp_t c
-    cdef double top, total, loss, sy, margin, active, e, factor
+    cdef double top, total, loss, sy, margin, active, factor
     if loss_kind == 0:  # softmax cross-entropy
         top = s[0]
         for c in range(1, k):
             if s[c] > top:
                 top = s[c]
         sy = s[label] - top
+        _exp_shifted(s, k, top)
         total = 0.0
         for c in range(k):
-            e = exp(s[c] - top)
-            s[c] = <floating>e
-            total = total + e
+            total = total + s[c]
         loss = log(total) - sy
         factor = weight * scale / total
         for c in range(k):
