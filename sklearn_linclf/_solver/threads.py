@@ -46,11 +46,19 @@ class ThreadChoice:
     The kernels' threads meet two or three times a batch. When other
     programs keep the cores busy, a thread often waits for a CPU at a
     meeting, and ``n`` threads can run many times slower than one (measured
-    here: 5 to 20 times). The results do not depend on the number of threads, so it can
-    follow the measured speed: the batches run in chunks of ``chunk``, each
-    timed, with the faster choice so far; the other is tried again on
-    ``probe_chunk`` batches now and then, after twice as many chunks each
-    time it loses (up to ``max_wait``).
+    here: 5 to 20 times). The results do not depend on the number of
+    threads, so it can follow the measured speed: the batches run in chunks
+    of ``chunk``, each timed, with the faster choice so far; the other is
+    tried again on ``probe_chunk`` batches now and then, after twice as many
+    chunks each time it loses (up to ``max_wait``).
+
+    Two things keep one disturbed timing from deciding. A change of thread
+    count runs its first batch untimed: OpenMP's idle threads are woken then,
+    and here that first batch took up to ten times a normal one, so that
+    ``n`` threads lost every probe after a stretch on one and stayed locked
+    out. And each choice counts as its best of its last ``window`` timings
+    (noise only ever adds time), so it takes that many slow chunks in a row,
+    not one, to switch.
 
     Parameters
     ----------
@@ -64,13 +72,16 @@ class ThreadChoice:
     probe_chunk = 4
     max_wait = 128
     margin = 0.9
+    window = 2
 
     def __init__(self, n, clock=time.perf_counter):
         self.n = n
         self.clock = clock
-        self.per_batch = {}  # threads -> seconds a batch
+        self.per_batch = {}  # threads -> seconds a batch (best of the recent)
+        self.recent = {}  # threads -> the last timings, seconds a batch
         self.wait = 1
         self.countdown = 0
+        self.last = None  # the thread count of the last chunk run
 
     def best(self):
         """The number of threads that was faster (``n`` until both were timed).
@@ -108,21 +119,26 @@ class ThreadChoice:
             threads = other if probe else best
             # A probe is short: on busy cores it may be very slow.
             hi = min(n_batches, lo + (self.probe_chunk if probe else self.chunk))
+            if threads != self.last and hi - lo > 1:
+                losses.append(run(lo, lo + 1, threads))  # the untimed first batch
+                lo += 1
+            self.last = threads
             start = self.clock()
             losses.append(run(lo, hi, threads))
             seconds = (self.clock() - start) / (hi - lo)
-            previous = self.per_batch.get(threads)
-            if probe or previous is None:
-                self.per_batch[threads] = seconds
+            first = threads not in self.per_batch
+            recent = self.recent.setdefault(threads, [])
+            recent.append(seconds)
+            del recent[: -self.window]
+            self.per_batch[threads] = min(recent)
+            if probe or first:
                 won = self.best() == threads
                 self.wait = 1 if won else min(2 * self.wait, self.max_wait)
                 self.countdown = self.wait
             else:
-                self.per_batch[threads] = 0.5 * (previous + seconds)
                 self.countdown -= 1
             lo = hi
         return np.concatenate(losses) if losses else np.zeros(0)
-
 
 
 _CHOICES = {}
