@@ -53,12 +53,12 @@ class ThreadChoice:
     chunks each time it loses (up to ``max_wait``).
 
     Two things keep one disturbed timing from deciding. A change of thread
-    count runs its first batch untimed: OpenMP's idle threads are woken then,
-    and here that first batch took up to ten times a normal one, so that
-    ``n`` threads lost every probe after a stretch on one and stayed locked
-    out. And each choice counts as its best of its last ``window`` timings
-    (noise only ever adds time), so it takes that many slow chunks in a row,
-    not one, to switch.
+    count runs its first batch untimed: that is when OpenMP's idle threads
+    are woken, and here a probe of ``n`` threads after a stretch on one took
+    up to ten times a normal batch, so that ``n`` threads lost every probe
+    and stayed locked out. And each choice counts as its best of its last
+    ``window`` timings (noise only ever adds time), so it takes that many
+    slow chunks in a row, not one, to switch.
 
     Parameters
     ----------
