@@ -135,7 +135,7 @@ def _our_epochs(make, X, y, epochs, threads=None):
     return np.diff(stamps), est
 
 
-def epoch_seconds(settings, repeats=3):
+def epoch_seconds(settings, repeats=3, stamps=True):
     """Seconds of an epoch of several fits, measured taking turns.
 
     ``settings`` maps a label to ``(make, X, y, threads, epochs)``: the
@@ -147,19 +147,21 @@ def epoch_seconds(settings, repeats=3):
     guests changes on that scale (the same fit measured twice differed by
     2x).
 
-    Our estimators: the median of the ``m`` epochs after the first of a fit
-    (from its ``verbose`` time stamps, so setup is left out and one disturbed
-    epoch does not count), the least over the repeats. Other estimators: the
-    marginal epoch ``(min t(1 + m) - min t(1)) / m`` over the repeats, each
-    minimum taken on its own (noise only ever adds time, so the minimum of
-    each is its best estimate).
+    Our estimators (with ``stamps``): the median of the ``m`` epochs after
+    the first of a fit (from its ``verbose`` time stamps, so setup is left
+    out and one disturbed epoch does not count), the least over the repeats.
+    Other estimators: the marginal epoch ``(min t(1 + m) - min t(1)) / m``
+    over the repeats, each minimum taken on its own (noise only ever adds
+    time, so the minimum of each is its best estimate; the best of the
+    per-repeat differences, used before, was biased low: one slow 1-epoch fit
+    made a difference small, once a quarter of the typical value).
     """
     best = dict.fromkeys(settings, np.inf)
     short = dict.fromkeys(settings, np.inf)
     models = {}
     for _ in range(repeats):
         for label, (make, X, y, threads, epochs) in settings.items():
-            if isinstance(make(1), tuple(OURS.values())):
+            if stamps and isinstance(make(1), tuple(OURS.values())):
                 times, models[label] = _our_epochs(make, X, y, epochs, threads)
                 best[label] = min(best[label], float(np.median(times)))
             else:
@@ -180,17 +182,9 @@ def epoch_seconds(settings, repeats=3):
 def marginal_epoch(make, X, y, epochs=3, repeats=3):
     """``(min t(1 + epochs) - min t(1)) / epochs`` over ``repeats``, and the last model.
 
-    Each minimum is taken on its own: noise only ever adds time, so the
-    minimum of each is its best estimate. (The best of the per-repeat
-    differences, used before, was biased low: one slow 1-epoch fit made a
-    difference small; it once gave a quarter of the typical value.)
+    The marginal epoch of :func:`epoch_seconds`, for one fit, no thread limit.
     """
-    short, long = np.inf, np.inf
-    for _ in range(repeats):
-        one, _ = _fit_seconds(make, X, y, 1)
-        more, est = _fit_seconds(make, X, y, 1 + epochs)
-        short, long = min(short, one), min(long, more)
-    return max((long - short) / epochs, 1e-9), est
+    return epoch_seconds({0: (make, X, y, None, epochs)}, repeats, stamps=False)[0]
 
 
 def ours(name, alpha):
