@@ -573,3 +573,37 @@ def test_thread_choice_keeps_the_faster_through_one_slow_chunk():
     # The chunk after the disturbed one still runs on two threads.
     after = [i for i, t in enumerate(used) if t == 2][spike - 1] + 1
     assert used[after] == 2
+
+
+@pytest.mark.parametrize("n_classes", [3, 6])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_hinge_margins_at_exactly_zero_are_inactive_as_in_numpy(dtype, n_classes):
+    # Integer data, parameters and margin: many margins are exactly 0, and
+    # the label's own term (also delta) must never count. The kernel selects
+    # active margins without a branch; it must agree with numpy's > 0.
+    rng = np.random.default_rng(3)
+    n_samples, n_features = 120, 4
+    X = rng.integers(-1, 2, (n_samples, n_features)).astype(dtype)
+    y = rng.integers(0, n_classes, n_samples)
+    objective = LinearObjective(WestonWatkinsHinge(delta=1.0), 0.0, True)
+    rule = RULES["plain"]
+    params = rng.integers(-1, 2, (n_features + 1, n_classes)).astype(dtype)
+    scores = X @ params[:-1] + params[-1]
+    margins = scores - scores[np.arange(n_samples), y][:, None] + 1.0
+    margins[np.arange(n_samples), y] = np.nan
+    assert (margins == 0).sum() > n_samples // 4
+    states = [make_state(params.copy(), rule, t=1) for _ in range(2)]
+    order = np.arange(n_samples)
+    bounds = [(0, n_samples, 1.0, float(n_samples))]
+    expected = reference_epoch(objective, rule, states[0], X, y, None, order, bounds)
+    got = dense_epoch(
+        objective, rule, states[1], X, y, None, order, [0], [n_samples], [1.0],
+        [1.0 / n_samples], n_threads=1,
+    )
+    # The batch's loss is the sum of the positive margins, an integer (the
+    # reference's is a mean times the batch size, so rounded).
+    assert got[0] == np.nansum(np.maximum(margins, 0))
+    rtol = RTOL[dtype]
+    assert_allclose(got, expected, rtol=rtol)
+    assert_allclose(states[1].params, states[0].params, rtol=rtol, atol=rtol)
+    assert not np.array_equal(states[1].params, params)

@@ -37,7 +37,7 @@ import numpy as np
 
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange
-from libc.math cimport fabs, log
+from libc.math cimport INFINITY, fabs, log
 
 cimport openmp
 
@@ -60,6 +60,9 @@ cdef extern from "_fast_exp.h":
     int lc_exp_init(int use_vector) noexcept nogil
     void lc_exp_shifted_d(double *x, intp_t n, double shift) noexcept nogil
     void lc_exp_shifted_f(float *x, intp_t n, double shift) noexcept nogil
+
+cdef extern from "_keep.h":
+    double lc_keep_d(double x, int keep) noexcept nogil
 
 lc_exp_init(1)
 
@@ -182,6 +185,7 @@ cdef inline double _loss_gradient(
     """Overwrite the scores ``s`` by ``weight * scale * dL/ds``; return ``weight * L``."""
     cdef intp_t c
     cdef double top, total, loss, sy, margin, active, factor
+    cdef int on
     if loss_kind == 0:  # softmax cross-entropy
         top = s[0]
         for c in range(1, k):
@@ -200,19 +204,20 @@ cdef inline double _loss_gradient(
         return weight * loss
     # Weston-Watkins hinge; the strict inequality takes the subgradient 0
     # at a kink.
+    # No branch in the class loop (whether a margin holds is as unpredictable
+    # as the data): the label's score is set to -inf first, so that its
+    # margin never holds (nor does a NaN one), and ``lc_keep_d`` keeps or
+    # zeroes each term; adding 0 leaves the sums unchanged.
     sy = s[label]
+    s[label] = -INFINITY
     loss = 0.0
     active = 0.0
     for c in range(k):
-        if c == label:
-            continue
         margin = (<floating>(s[c] - sy)) + delta
-        if margin > 0:
-            loss = loss + margin
-            active = active + 1.0
-            s[c] = <floating>(weight * scale)
-        else:
-            s[c] = 0
+        on = margin > 0
+        loss = loss + lc_keep_d(margin, on)
+        active = active + lc_keep_d(1.0, on)
+        s[c] = <floating>lc_keep_d(weight * scale, on)
     s[label] = <floating>(-active * weight * scale)
     return weight * loss
 
