@@ -607,3 +607,31 @@ def test_hinge_margins_at_exactly_zero_are_inactive_as_in_numpy(dtype, n_classes
     assert_allclose(got, expected, rtol=rtol)
     assert_allclose(states[1].params, states[0].params, rtol=rtol, atol=rtol)
     assert not np.array_equal(states[1].params, params)
+
+
+def test_thread_choice_retries_the_former_faster_soon_after_it_loses():
+    """Two threads, long the faster, slowed down for two chunks (a busy
+    host): they were then locked out for as long as one thread's lost probes
+    had made the wait (up to ``max_wait`` chunks)."""
+    clock = _FakeClock()
+    choice = threads_module.ThreadChoice(2, clock=clock)
+    cost = {1: 1.0, 2: 0.5}
+    used = []
+
+    def run(lo, hi, threads):
+        used.append(threads)
+        clock.now += (hi - lo) * cost[threads]
+        return np.zeros(hi - lo)
+
+    choice.run(run, 50 * choice.chunk)
+    assert choice.best() == 2
+    # As just after a lost probe of one thread at the longest wait.
+    choice.wait = choice.countdown = choice.max_wait
+    cost[2] = 40.0
+    choice.run(run, 2 * choice.chunk)
+    assert choice.best() == 1
+    cost[2] = 0.5
+    used.clear()
+    choice.run(run, 8 * choice.chunk)
+    assert choice.best() == 2
+    assert used.count(2) >= 6

@@ -50,7 +50,8 @@ class ThreadChoice:
     threads, so it can follow the measured speed: the batches run in chunks
     of ``chunk``, each timed, with the faster choice so far; the other is
     tried again on ``probe_chunk`` batches now and then, after twice as many
-    chunks each time it loses (up to ``max_wait``).
+    chunks each time it loses (up to ``max_wait``). When the faster one loses
+    on its own chunks instead, the wait starts again from one chunk.
 
     Two things keep one disturbed timing from deciding. A change of thread
     count runs its first batch untimed: that is when OpenMP's idle threads
@@ -134,6 +135,12 @@ class ThreadChoice:
             if probe or first:
                 won = self.best() == threads
                 self.wait = 1 if won else min(2 * self.wait, self.max_wait)
+                self.countdown = self.wait
+            elif self.best() != best:
+                # The faster choice lost on its own chunks (the host got
+                # busy, say): it is tried again soon, not after the long
+                # wait that the other's lost probes had built up.
+                self.wait = 1
                 self.countdown = self.wait
             else:
                 self.countdown -= 1
