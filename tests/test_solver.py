@@ -315,3 +315,44 @@ def test_gather_timing_loop_computes_its_sum(dtype, ahead):
     expected = 0.5 * rows.astype(float)[picks].sum()
     rel = 1e-4 if dtype == np.float32 else 1e-10
     assert checksum == pytest.approx(expected, rel=rel)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9], ids=["scaled", "lazy"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_hinge_margins_at_exactly_zero_are_inactive(dtype, momentum):
+    # Integer data, parameters and margin: many margins are exactly 0, and
+    # the label's own term (also delta) must never count. The kernel keeps
+    # the active terms without a branch; it must agree with numpy's > 0.
+    from sklearn_linclf._loss import WestonWatkinsHinge
+    from sklearn_linclf._objective import LinearObjective
+
+    rng = np.random.default_rng(4)
+    n_samples, n_features, n_classes = 150, 6, 5
+    X = rng.integers(-1, 2, (n_samples, n_features)).astype(dtype)
+    X[rng.random(X.shape) < 0.3] = 0
+    y = rng.integers(0, n_classes, n_samples)
+    params = rng.integers(-1, 2, (n_features + 1, n_classes)).astype(dtype)
+    scores = X @ params[:-1] + params[-1]
+    margins = scores - scores[np.arange(n_samples), y][:, None] + 1.0
+    margins[np.arange(n_samples), y] = np.nan
+    assert (margins == 0).sum() > n_samples // 4
+    objective = LinearObjective(WestonWatkinsHinge(delta=1.0), 0.0, True)
+    rule = MomentumUpdate(momentum=momentum)
+    lr = 0.5
+
+    expected = params.copy()
+    velocity = None if momentum == 0 else np.zeros_like(expected)
+    _, grad = objective.params_gradient(expected, X, y, None, float(n_samples))
+    rule.apply(expected, grad, velocity, lr)
+
+    state = make_state(params.copy(), rule, t=1)
+    losses, _ = sparse_module.sparse_epoch(
+        objective, rule, state, sp.csr_matrix(X), y, None, np.arange(n_samples),
+        np.array([0]), np.array([n_samples]), np.array([lr]),
+        np.array([1.0 / n_samples]),
+    )
+    # The batch's loss is the sum of the positive margins, an integer.
+    assert losses[0] == np.nansum(np.maximum(margins, 0))
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    assert_allclose(state.params, expected, rtol=rtol, atol=rtol)
+    assert not np.array_equal(state.params, params)
