@@ -7,6 +7,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from threadpoolctl import threadpool_limits
 
 from sklearn_linclf import HingeClassifier, SoftmaxClassifier
+from sklearn_linclf._loss import WestonWatkinsHinge
+from sklearn_linclf._objective import LinearObjective
 from sklearn_linclf._solver import (
     MomentumUpdate,
     estimate_curvature,
@@ -323,9 +325,6 @@ def test_sparse_hinge_margins_at_exactly_zero_are_inactive(dtype, momentum):
     # Integer data, parameters and margin: many margins are exactly 0, and
     # the label's own term (also delta) must never count. The kernel keeps
     # the active terms without a branch; it must agree with numpy's > 0.
-    from sklearn_linclf._loss import WestonWatkinsHinge
-    from sklearn_linclf._objective import LinearObjective
-
     rng = np.random.default_rng(4)
     n_samples, n_features, n_classes = 150, 6, 5
     X = rng.integers(-1, 2, (n_samples, n_features)).astype(dtype)
