@@ -159,9 +159,13 @@ def epoch_seconds(settings, repeats=3, stamps=True):
     best = dict.fromkeys(settings, np.inf)
     short = dict.fromkeys(settings, np.inf)
     models = {}
+    stamped = {
+        label for label, (make, *_) in settings.items()
+        if stamps and isinstance(make(1), tuple(OURS.values()))
+    }
     for _ in range(repeats):
         for label, (make, X, y, threads, epochs) in settings.items():
-            if stamps and isinstance(make(1), tuple(OURS.values())):
+            if label in stamped:
                 times, models[label] = _our_epochs(make, X, y, epochs, threads)
                 best[label] = min(best[label], float(np.median(times)))
             else:

@@ -194,9 +194,9 @@ cdef inline void _loss_rows(
     cdef bint product_log = loss_kind == SOFTMAX and sw == NULL
     cdef double product = 1
     if loss_kind == SOFTMAX:
-        # Each row less its maximum (minus its shifted s_y kept in losses), then one
-        # exp over the whole block: the vector exp runs four at a time
-        # across the rows' ends.
+        # Each row less its maximum (losses[i] keeps -(s_y - max) for the
+        # loss), then one exp over the whole block: the vector exp runs four
+        # at a time across the rows' ends.
         for i in range(i0, i1):
             row = start + i if order == NULL else order[start + i]
             s = S + i * k

@@ -78,11 +78,15 @@ class ThreadChoice:
     def __init__(self, n, clock=time.perf_counter):
         self.n = n
         self.clock = clock
-        self.per_batch = {}  # threads -> seconds a batch (best of the recent)
         self.recent = {}  # threads -> the last timings, seconds a batch
         self.wait = 1
         self.countdown = 0
         self.last = None  # the thread count of the last chunk run
+
+    @property
+    def per_batch(self):
+        """Threads -> seconds a batch: the best of its last ``window`` timings."""
+        return {threads: min(times) for threads, times in self.recent.items()}
 
     def best(self):
         """The number of threads that was faster (``n`` until both were timed).
@@ -90,11 +94,12 @@ class ThreadChoice:
         ``n`` threads count as faster when they took less than ``margin``
         times the time of one.
         """
-        if 1 not in self.per_batch:
+        per_batch = self.per_batch
+        if 1 not in per_batch:
             return self.n
-        n_time = self.per_batch.get(self.n, np.inf)
+        n_time = per_batch.get(self.n, np.inf)
         # More threads must win clearly: when they lose, they lose by far.
-        return self.n if n_time < self.margin * self.per_batch[1] else 1
+        return self.n if n_time < self.margin * per_batch[1] else 1
 
     def run(self, run, n_batches):
         """``run(lo, hi, threads)`` on chunks of ``range(n_batches)``, joined.
@@ -116,7 +121,7 @@ class ThreadChoice:
         while lo < n_batches:
             best = self.best()
             other = 1 if best == self.n else self.n
-            probe = other not in self.per_batch or self.countdown <= 0
+            probe = other not in self.recent or self.countdown <= 0
             threads = other if probe else best
             # A probe is short: on busy cores it may be very slow.
             hi = min(n_batches, lo + (self.probe_chunk if probe else self.chunk))
@@ -127,11 +132,10 @@ class ThreadChoice:
             start = self.clock()
             losses.append(run(lo, hi, threads))
             seconds = (self.clock() - start) / (hi - lo)
-            first = threads not in self.per_batch
+            first = threads not in self.recent
             recent = self.recent.setdefault(threads, [])
             recent.append(seconds)
             del recent[: -self.window]
-            self.per_batch[threads] = min(recent)
             if probe or first:
                 won = self.best() == threads
                 self.wait = 1 if won else min(2 * self.wait, self.max_wait)
