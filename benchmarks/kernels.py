@@ -9,6 +9,10 @@ one run:
 - per sparse data set, the time of one read of each entry's coefficient row
   with the whole table in memory (the same loop over the data's own entries,
   best read-ahead): the memory part no sparse epoch can avoid;
+- the same two loops cut in two halves, one per thread, with no
+  synchronisation at all: the speed-up the machine's cores and memory give
+  this loop, the ceiling against which to read an epoch's two-thread
+  speed-up;
 - per sparse data set, the epoch time of our two estimators with one and two
   OpenMP threads (from the fit's own per-epoch time stamps, so validation and
   setup are left out), whether the two give bitwise equal models, and the
@@ -51,15 +55,26 @@ PEER_LOSS = {"softmax": "log_loss", "hinge": "hinge"}
 WIDTH_SETS = ("sparse-100k", "sparse-1000k")
 
 
-def inner_loop_rate(n_classes, dtype, n_entries=4_000_000, repeats=5, seed=0):
-    """Multiply-adds per second of the sparse step's inner loop, rows in cache."""
+def inner_loop_rates(
+    n_classes, dtype, threads=(1, 2), n_entries=4_000_000, repeats=5, seed=0
+):
+    """Multiply-adds per second of the sparse step's inner loop, rows in cache.
+
+    One rate per thread count of ``threads`` (the counts taking turns); the
+    entries are shared out between the threads.
+    """
     rng = np.random.default_rng(seed)
     rows = rng.standard_normal((256, n_classes)).astype(dtype)
     picks = rng.integers(0, 256, size=n_entries).astype(np.int32)
-    best = min(
-        _sparse_kernel.gather_axpy_seconds(rows, picks, 0.5)[0] for _ in range(repeats)
-    )
-    return n_entries * n_classes / best
+    best = dict.fromkeys(threads, np.inf)
+    for _ in range(repeats):
+        for n_threads in threads:
+            seconds, _ = _sparse_kernel.gather_axpy_seconds(
+                rows, picks, 0.5, 0, n_threads
+            )
+            best[n_threads] = min(best[n_threads], seconds)
+    return {n_threads: n_entries * n_classes / seconds
+            for n_threads, seconds in best.items()}
 
 
 def read_inputs(X, n_classes, seed=0):
@@ -75,24 +90,28 @@ def read_inputs(X, n_classes, seed=0):
     return picks, table
 
 
-def read_floors(inputs, aheads=(0, 8, 16, 32), repeats=5):
+def read_floors(inputs, aheads=(0, 8, 16, 32), repeats=5, threads=None):
     """Seconds of one read of each entry's coefficient row, and the best read-ahead.
 
     For each ``(picks, table)`` of ``inputs`` (see :func:`read_inputs`):
-    ``s += x * table[j]`` over the picks on one thread, the best over a few
-    read-ahead distances (every cache line of the row that many entries on,
-    0: none) and the repeats. The inputs take turns, so that a ratio of two
-    of them is measured in the same stretch of time. A sparse epoch reads each
-    entry's row at least this once (its second touch, the update, finds the
-    row in cache), so this is the memory part of an epoch without the
-    arithmetic of the update or the loss.
+    ``s += x * table[j]`` over the picks, the best over a few read-ahead
+    distances (every cache line of the row that many entries on, 0: none)
+    and the repeats, on ``threads[i]`` threads for input ``i`` (one thread
+    each by default; the picks shared out). The inputs take turns, so that a
+    ratio of two of them is measured in the same stretch of time. A sparse
+    epoch reads each entry's row at least this once (its second touch, the
+    update, finds the row in cache), so this is the memory part of an epoch
+    without the arithmetic of the update or the loss.
     """
+    threads = [1] * len(inputs) if threads is None else threads
     best = [{} for _ in inputs]
     for _ in range(repeats):
         for ahead in aheads:
-            for seconds_by_ahead, (picks, table) in zip(best, inputs, strict=True):
+            for seconds_by_ahead, (picks, table), n_threads in zip(
+                best, inputs, threads, strict=True
+            ):
                 seconds, _ = _sparse_kernel.gather_axpy_seconds(
-                    table, picks, 0.5, ahead
+                    table, picks, 0.5, ahead, n_threads
                 )
                 seconds_by_ahead[ahead] = min(
                     seconds_by_ahead.get(ahead, np.inf), seconds
@@ -176,11 +195,18 @@ def epoch_seconds(settings, repeats=3, stamps=True):
     return {
         label: (
             best[label] if np.isinf(short[label])
-            else max((best[label] - short[label]) / settings[label][4], 1e-9),
+            else _marginal(best[label], short[label], settings[label][4]),
             models[label],
         )
         for label in settings
     }
+
+
+def _marginal(long_fit, short_fit, epochs):
+    """``(long_fit - short_fit) / epochs``; NaN if not positive (a fit too short
+    for the clock to tell its epochs from noise, as with ``--quick``)."""
+    seconds = (long_fit - short_fit) / epochs
+    return seconds if seconds > 0 else float("nan")
 
 
 def marginal_epoch(make, X, y, epochs=3, repeats=3):
@@ -207,22 +233,29 @@ def peer(name, alpha):
 def sparse_entry(ds, alpha, epochs, repeats=3, log=print):
     X, y = ds.X_train, ds.y_train
     k = np.unique(y).size
-    rate = inner_loop_rate(k, X.dtype)
+    rates = inner_loop_rates(k, X.dtype)
+    rate = rates[1]
     bound = 2 * X.nnz * k / rate
     inputs = read_inputs(X, k)
-    [(floor, ahead)] = read_floors([inputs])
+    (floor, ahead), (floor_2, ahead_2) = read_floors([inputs, inputs], threads=[1, 2])
     entry = {
         "dataset": ds.name, "description": ds.description, "n_samples": X.shape[0],
         "n_features": X.shape[1], "nnz": int(X.nnz), "n_classes": int(k),
         "alpha": alpha, "inner_loop_rate": rate, "bound_seconds": bound,
+        "inner_loop_rate_2_threads": rates[2],
+        "inner_loop_speedup": rates[2] / rate,
         "read_floor_seconds": floor, "read_floor_ahead": ahead,
+        "read_floor_seconds_2_threads": floor_2, "read_floor_ahead_2_threads": ahead_2,
+        "read_speedup": floor / floor_2,
         "estimators": {},
         # Kept for the width's paired measurement, not written out.
         "_read_inputs": inputs,
     }
     log(f"{ds.name}: {X.shape[0]} x {X.shape[1]}, nnz {X.nnz}, {k} classes; inner "
         f"loop {rate / 1e9:.2f} G multiply-adds/s, bound {bound:.3f} s/epoch; one "
-        f"read of each entry's row {floor:.3f} s (read-ahead {ahead})")
+        f"read of each entry's row {floor:.3f} s (read-ahead {ahead}); two "
+        f"threads: the loop in cache x{rates[2] / rate:.2f}, the read "
+        f"{floor_2:.3f} s (x{floor / floor_2:.2f}, read-ahead {ahead_2})")
     for name in OURS:
         # Our two thread limits and the peer take turns (see epoch_seconds).
         measured = epoch_seconds({
@@ -351,16 +384,23 @@ def markdown(results):
         " threads, whichever ran faster lately. Ratios to SGD and to the bound"
         " use the latter.",
         "",
-        "| data | estimator | 1 thread (s) | 2 threads (s) | speed-up | same model | "
+        "\"read speed-up\": one read of each entry's row (see the data sets below)"
+        " on two threads against one, the picks cut in two halves and nothing"
+        " shared: what the cores and the memory give the loop itself, a ceiling"
+        " for the epoch's speed-up.",
+        "",
+        "| data | estimator | 1 thread (s) | 2 threads (s) | speed-up | "
+        "read speed-up | same model | "
         "SGD n_jobs=2 (s) | ratio to SGD | bound (s) | ratio to bound |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for entry in results["sparse"]:
         for name, e in entry["estimators"].items():
             lines.append(
                 f"| {entry['dataset']} | {name} | {e['epoch_1_thread']:.3f} | "
                 f"{e['epoch_2_threads']:.3f} | {e['thread_speedup']:.2f} | "
-                f"{e['same_model']} | {e['sgd_epoch_n_jobs_2']:.3f} | "
+                f"{entry['read_speedup']:.2f} | {e['same_model']} | "
+                f"{e['sgd_epoch_n_jobs_2']:.3f} | "
                 f"{e['ratio_to_sgd']:.2f} | {entry['bound_seconds']:.3f} | "
                 f"{e['ratio_to_bound']:.2f} |"
             )
@@ -371,7 +411,9 @@ def markdown(results):
             f"{entry['inner_loop_rate'] / 1e9:.2f} G multiply-adds/s (one thread, "
             f"{entry['n_classes']} classes); one read of each entry's coefficient "
             f"row, the table in memory: {entry['read_floor_seconds']:.3f} s (one "
-            f"thread, read-ahead {entry['read_floor_ahead']} entries)"
+            f"thread, read-ahead {entry['read_floor_ahead']} entries), "
+            f"{entry['read_floor_seconds_2_threads']:.3f} s on two; the loop "
+            f"in cache on two threads: x{entry['inner_loop_speedup']:.2f}"
         )
     width = results.get("width")
     if width:
@@ -401,10 +443,15 @@ def markdown(results):
     dense = results.get("dense_fixed_cost")
     if dense:
         lines += ["", "## Dense fixed cost", "",
-                  "2-column data, 100 000 rows, batch 256: epoch time per minibatch.",
+                  f"2-column data, {results['dense_fixed_cost_rows']} rows, batch "
+                  "256: epoch time per minibatch.",
                   ""]
         for name, seconds in dense.items():
-            lines.append(f"- {name}: {seconds * 1e6:.1f} µs per minibatch")
+            lines.append(
+                f"- {name}: "
+                + ("too short to time" if np.isnan(seconds)
+                   else f"{seconds * 1e6:.1f} µs per minibatch")
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -455,8 +502,9 @@ def main(argv=None):
     del width_data
     for entry in results["sparse"]:
         del entry["_read_inputs"]
+    results["dense_fixed_cost_rows"] = 5_000 if args.quick else 100_000
     results["dense_fixed_cost"] = dense_fixed_cost(
-        n_samples=5_000 if args.quick else 100_000,
+        n_samples=results["dense_fixed_cost_rows"],
         epochs=epochs if args.quick else 10,
     )
     suffix = "_quick" if args.quick else ""

@@ -304,14 +304,16 @@ def test_schedule_rates_equal_one_call_per_update(schedule, n_decays):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("ahead", [0, 1, 16])
-def test_gather_timing_loop_computes_its_sum(dtype, ahead):
+@pytest.mark.parametrize("n_picks, n_threads", [(1000, 1), (1001, 2), (5, 8)])
+def test_gather_timing_loop_computes_its_sum(dtype, ahead, n_picks, n_threads):
     # The loop behind the benchmark's rate and read floor: whatever it reads
-    # ahead, it sums x * rows[j] over the picks (tail included).
+    # ahead, and however many threads share the picks (more threads than
+    # picks included), it sums x * rows[j] over every pick once.
     rng = np.random.default_rng(0)
     rows = rng.standard_normal((300, 45)).astype(dtype)
-    picks = rng.integers(0, 300, 1000).astype(np.int32)
+    picks = rng.integers(0, 300, n_picks).astype(np.int32)
     seconds, checksum = sparse_module._sparse_kernel.gather_axpy_seconds(
-        rows, picks, 0.5, ahead
+        rows, picks, 0.5, ahead, n_threads
     )
     assert seconds >= 0
     expected = 0.5 * rows.astype(float)[picks].sum()
