@@ -635,3 +635,47 @@ def test_thread_choice_retries_the_former_faster_soon_after_it_loses():
     choice.run(run, 8 * choice.chunk)
     assert choice.best() == 2
     assert used.count(2) >= 6
+
+
+def test_thread_choice_retries_a_narrow_loser_soon():
+    """Two threads a little slower than one for a long stretch (a busy
+    host): each lost probe doubled the wait, up to ``max_wait`` chunks,
+    though a probe that loses by 10 % costs next to nothing. When the cores
+    freed up, two threads stayed out for that long."""
+    clock = _FakeClock()
+    choice = threads_module.ThreadChoice(2, clock=clock)
+    cost = {1: 1.0, 2: 1.1}
+    used = []
+
+    def run(lo, hi, threads):
+        used.append((threads, hi - lo))
+        clock.now += (hi - lo) * cost[threads]
+        return np.zeros(hi - lo)
+
+    choice.run(run, 300 * choice.chunk)
+    assert choice.best() == 1
+    # The narrow loser is still tried every few chunks, on a few batches.
+    assert choice.wait <= 4
+    probe_batches = sum(size for threads, size in used if threads == 2)
+    assert probe_batches < 0.05 * 300 * choice.chunk
+    cost[2] = 0.5
+    used.clear()
+    choice.run(run, 10 * choice.chunk)
+    assert choice.best() == 2
+    assert sum(size for threads, size in used if threads == 2) > 5 * choice.chunk
+
+
+def test_thread_choice_waits_long_after_losing_by_far():
+    # Probes of a choice 20 times slower cost 2 % of the time only when
+    # they are ~120 chunks apart: the wait still grows to that.
+    clock = _FakeClock()
+    choice = threads_module.ThreadChoice(2, clock=clock)
+
+    def run(lo, hi, threads):
+        clock.now += (hi - lo) * (20.0 if threads == 2 else 1.0)
+        return np.zeros(hi - lo)
+
+    choice.run(run, 600 * choice.chunk)
+    assert choice.best() == 1
+    assert choice.wait == choice.affordable_wait(2)
+    assert 100 <= choice.wait <= choice.max_wait

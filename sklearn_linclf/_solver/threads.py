@@ -5,6 +5,7 @@ speed alone: at most what OpenMP allows, and one thread when that has lately
 been faster (:class:`ThreadChoice`).
 """
 
+import math
 import time
 
 import joblib
@@ -50,8 +51,12 @@ class ThreadChoice:
     threads, so it can follow the measured speed: the batches run in chunks
     of ``chunk``, each timed, with the faster choice so far; the other is
     tried again on ``probe_chunk`` batches now and then, after twice as many
-    chunks each time it loses (up to ``max_wait``). When the faster one loses
-    on its own chunks instead, the wait starts again from one chunk.
+    chunks each time it loses (up to ``max_wait``), but never after more
+    chunks than it takes for its probes to cost ``probe_budget`` of the time
+    at most: a choice that loses narrowly costs little to try and is tried
+    again soon, where doubling alone, after a few narrow losses to noise,
+    kept it out for up to ``max_wait`` chunks. When the faster one loses on
+    its own chunks instead, the wait starts again from one chunk.
 
     Two things keep one disturbed timing from deciding. A change of thread
     count runs its first batch untimed: that is when OpenMP's idle threads
@@ -74,6 +79,10 @@ class ThreadChoice:
     max_wait = 128
     margin = 0.9
     window = 2
+    probe_budget = 0.02
+    # Batch times that the two changes of thread count around a probe are
+    # taken to cost (their first batches are not timed).
+    switch_cost = 2.0
 
     def __init__(self, n, clock=time.perf_counter):
         self.n = n
@@ -100,6 +109,22 @@ class ThreadChoice:
         n_time = per_batch.get(self.n, np.inf)
         # More threads must win clearly: when they lose, they lose by far.
         return self.n if n_time < self.margin * per_batch[1] else 1
+
+    def affordable_wait(self, loser):
+        """The fewest chunks between probes of ``loser`` that keep their cost
+        within ``probe_budget`` of the time (at least one).
+
+        A probe costs ``probe_chunk`` batches at ``loser``'s speed instead of
+        the faster one's, and the two changes of thread count around it.
+        """
+        per_batch = self.per_batch
+        fastest = per_batch[self.best()]
+        if not fastest > 0:  # a clock too coarse to tell
+            return self.max_wait
+        excess = max(per_batch[loser] / fastest - 1.0, 0.0)
+        cost = self.probe_chunk * excess + self.switch_cost
+        chunks = cost / (self.probe_budget * self.chunk)
+        return max(1, min(self.max_wait, math.ceil(chunks)))
 
     def run(self, run, n_batches):
         """``run(lo, hi, threads)`` on chunks of ``range(n_batches)``, joined.
@@ -137,8 +162,10 @@ class ThreadChoice:
             recent.append(seconds)
             del recent[: -self.window]
             if probe or first:
-                won = self.best() == threads
-                self.wait = 1 if won else min(2 * self.wait, self.max_wait)
+                if self.best() == threads:
+                    self.wait = 1
+                else:
+                    self.wait = min(2 * self.wait, self.affordable_wait(threads))
                 self.countdown = self.wait
             elif self.best() != best:
                 # The faster choice lost on its own chunks (the host got
