@@ -890,6 +890,7 @@ def epoch_scaled(
     cdef intp_t n_batches = starts.shape[0]
     cdef intp_t n_features = ws.n_features
     cdef intp_t k = table.shape[2]
+    cdef intp_t row_bytes = k * sizeof(floating)
     cdef bint centred = center.shape[0] > 0
     cdef bint weighted = sample_weight.shape[0] > 0
     cdef double[::1] shift = ws.shift
@@ -947,7 +948,10 @@ def epoch_scaled(
             # 1. Scores, loss and score gradient of each row.
             for i in prange(m, num_threads=threads, schedule="static"):
                 # Ahead of use: the entries of the row after next, and the
-                # coefficients of the next row's first entries.
+                # coefficients of the next row's first entries, every cache
+                # line of their rows (against the first line alone: 0.84-0.97x
+                # the epoch time on the 1M-column set, whose table is in
+                # memory, and no slower on the others).
                 if i + 2 < m:
                     r = order[start + i + 2]
                     nnz = indptr[r + 1] - indptr[r]
@@ -956,7 +960,7 @@ def epoch_scaled(
                 if i + 1 < m:
                     r = order[start + i + 1]
                     for slot in range(indptr[r], min(indptr[r] + PREFETCH, indptr[r + 1])):
-                        __builtin_prefetch(&table[indices[slot], 0, 0])
+                        _prefetch_row(&table[indices[slot], 0, 0], row_bytes)
                 r = order[start + i]
                 srow = &G[i, 0]
                 for c in range(k):
@@ -964,7 +968,8 @@ def epoch_scaled(
                 end = indptr[r + 1]
                 for slot in range(indptr[r], end):
                     if slot + PREFETCH < end:
-                        __builtin_prefetch(&table[indices[slot + PREFETCH], 0, 0])
+                        _prefetch_row(&table[indices[slot + PREFETCH], 0, 0],
+                                      row_bytes)
                     x = data[slot]
                     row = &table[indices[slot], 0, 0]
                     for c in range(k):
