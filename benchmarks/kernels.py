@@ -376,6 +376,9 @@ def markdown(results):
         f"- Compiled kernels: {results['kernels']}",
         f"- OpenMP threads available: {results['openmp_threads']}",
         f"- Thread pools: {results['threadpools']}",
+        "- Load average (1 min, this run's own threads included; the host is shared): "
+        f"{results['loadavg_start']:.2f} at the start, "
+        f"{results['loadavg_end']:.2f} at the end",
         "",
         "## Sparse epochs",
         "",
@@ -413,7 +416,8 @@ def markdown(results):
             f"row, the table in memory: {entry['read_floor_seconds']:.3f} s (one "
             f"thread, read-ahead {entry['read_floor_ahead']} entries), "
             f"{entry['read_floor_seconds_2_threads']:.3f} s on two; the loop "
-            f"in cache on two threads: x{entry['inner_loop_speedup']:.2f}"
+            f"in cache on two threads: x{entry['inner_loop_speedup']:.2f}; "
+            f"load average {entry['loadavg'][0]:.2f} -> {entry['loadavg'][1]:.2f}"
         )
     width = results.get("width")
     if width:
@@ -468,6 +472,7 @@ def main(argv=None):
     width_data = {}
     results = {
         "quick": args.quick,
+        "loadavg_start": os.getloadavg()[0],
         "code_version": code_version(),
         "machine": describe(gemm_size=500 if args.quick else 2000),
         "kernels": (
@@ -487,7 +492,9 @@ def main(argv=None):
         except ImportError as exc:  # a corpus whose package is not installed
             print(f"skipped {name}: {exc}")
             continue
+        load_start = os.getloadavg()[0]
         results["sparse"].append(sparse_entry(ds, alpha, epochs, repeats))
+        results["sparse"][-1]["loadavg"] = [load_start, os.getloadavg()[0]]
         results["sparse"][-1]["dataset_key"] = name
         if name in WIDTH_SETS:
             width_data[name] = (ds.X_train, ds.y_train)
@@ -507,6 +514,7 @@ def main(argv=None):
         n_samples=results["dense_fixed_cost_rows"],
         epochs=epochs if args.quick else 10,
     )
+    results["loadavg_end"] = os.getloadavg()[0]
     suffix = "_quick" if args.quick else ""
     os.makedirs(args.output_dir, exist_ok=True)
     out = os.path.join(args.output_dir, f"kernels{suffix}")
